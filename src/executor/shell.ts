@@ -1,0 +1,116 @@
+// Runs a job's lines in bash (sh where bash is missing) on this machine. Each job gets its own
+// process group, so a timeout or a cancel kills everything the script started, including
+// background children, and no process outlives its job.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { Executor, ScriptResult, ScriptRun } from './types.js';
+
+/** Grace period between SIGTERM and SIGKILL of a job's process group. */
+const KILL_GRACE_MS = 1000;
+
+/** How long output may keep arriving after the shell exited. */
+const PIPE_DRAIN_MS = 2000;
+
+const SHELL = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
+
+/**
+ * The script the shell runs: every line echoed as `$ line` before it runs (the way GitLab shows
+ * it), `set -e` semantics per line, and the exit code of the first failing line kept.
+ */
+export function buildScript(lines: string[]): string {
+  const out: string[] = [SHELL.endsWith('bash') ? 'set -eo pipefail' : 'set -e'];
+  for (const line of lines) {
+    const shown = line.includes('\n') ? `${line.split('\n')[0]} # collapsed multi-line command` : line;
+    out.push(`printf '%s\\n' ${shellQuote(`$ ${shown}`)}`);
+    out.push(line);
+  }
+  return out.join('\n') + '\n';
+}
+
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+export class ShellExecutor implements Executor {
+  readonly name = 'shell';
+
+  runScript(run: ScriptRun): Promise<ScriptResult> {
+    return new Promise((resolve) => {
+      if (run.signal.aborted) return resolve({ exitCode: null, timedOut: false, canceled: true });
+      const child = spawn(SHELL, ['-c', buildScript(run.lines)], {
+        cwd: run.cwd,
+        env: run.env,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let timedOut = false;
+      let canceled = false;
+      let exitCode: number | null = null;
+      let systemError: string | undefined;
+      let killTimer: NodeJS.Timeout | undefined;
+
+      const stop = () => {
+        if (child.pid === undefined || killTimer) return;
+        killGroup(child.pid, 'SIGTERM');
+        killTimer = setTimeout(() => child.pid !== undefined && killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+      };
+      const onAbort = () => {
+        canceled = true;
+        stop();
+      };
+      run.signal.addEventListener('abort', onAbort, { once: true });
+      const timeout = run.timeoutMs
+        ? setTimeout(() => {
+            timedOut = true;
+            run.onOutput('stderr', `\nferry: job timed out after ${formatMs(run.timeoutMs!)}; stopping its processes\n`);
+            stop();
+          }, run.timeoutMs)
+        : undefined;
+
+      child.stdout.setEncoding('utf8').on('data', (d: string) => run.onOutput('stdout', d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => run.onOutput('stderr', d));
+      child.on('error', (err) => {
+        systemError = `could not start ${SHELL}: ${err.message}`;
+      });
+      child.on('exit', (code, signal) => {
+        exitCode = code ?? (signal ? 128 + (osSignals[signal] ?? 0) : null);
+        // The shell is gone; whatever it left running in the background goes with it.
+        if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+        // A process that left the group (setsid) may still hold our pipes open: stop waiting for
+        // them after a moment rather than hang the job forever.
+        setTimeout(() => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+        }, PIPE_DRAIN_MS).unref();
+      });
+      // 'close' waits until the pipes are closed, so no output is lost.
+      child.on('close', () => {
+        clearTimeout(timeout);
+        clearTimeout(killTimer);
+        run.signal.removeEventListener('abort', onAbort);
+        resolve({ exitCode, timedOut, canceled: canceled && !timedOut, systemError });
+      });
+    });
+  }
+}
+
+const osSignals: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6, SIGPIPE: 13 };
+
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${+s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  const rest = Math.round(s % 60);
+  if (m < 60) return rest ? `${m}m ${rest}s` : `${m}m`;
+  const h = Math.floor(m / 60);
+  return m % 60 ? `${h}h ${m % 60}m` : `${h}h`;
+}

@@ -1,0 +1,241 @@
+// `ferry run`: the pipeline of a commit of a local repository, run on this machine exactly as
+// a runner of the server would run it, recorded in the store. Jobs start at once; the store
+// opens beside them in a worker thread (see src/store/writer.ts).
+import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
+import { parseConfig } from '../config/load.js';
+import { ConfigError, type PipelineConfig } from '../config/types.js';
+import { EventBus } from '../events/bus.js';
+import { runAttempt } from '../executor/job.js';
+import { LocalArtifactStore, LocalCacheStore } from '../executor/local-stores.js';
+import { ShellExecutor } from '../executor/shell.js';
+import type { Executor } from '../executor/types.js';
+import { exportCommit, FERRY_DIR, slug } from '../executor/workspace.js';
+import type { PipelineStatus, RunEvent } from './events.js';
+import { commitInfo, git, type CommitInfo } from './git.js';
+import { plan, type Plan, type PlannedJob } from './plan.js';
+import { Scheduler, type JobState } from './scheduler.js';
+import { jobVariables, pipelineVariables } from './variables.js';
+
+export interface LocalRunOptions {
+  /** Any folder inside the repository. */
+  dir: string;
+  /** The pipeline file, relative to the repository root. */
+  file?: string;
+  rev?: string;
+  dirty?: boolean;
+  concurrency?: number;
+  variables?: Record<string, string>;
+  source?: string;
+  /** FERRY_HOME: where the store, artifacts, caches and workspaces live. */
+  home?: string;
+  bus: EventBus<RunEvent>;
+  /** Only these jobs (by name or base name) and what they need. */
+  only?: string[];
+  executor?: Executor;
+}
+
+export interface LocalRunContext {
+  pipelineId: string;
+  commit: CommitInfo;
+  config: PipelineConfig;
+  configText: string;
+  plan: Plan;
+  home: string;
+}
+
+export function defaultConcurrency(): number {
+  return availableParallelism();
+}
+
+/** `<repo>/.ferry` unless FERRY_HOME says otherwise; kept out of `git status` on first use. */
+export async function resolveHome(repoRoot: string, home?: string): Promise<string> {
+  const h = home ?? process.env.FERRY_HOME ?? join(repoRoot, FERRY_DIR);
+  await mkdir(h, { recursive: true });
+  if (!home && !process.env.FERRY_HOME) {
+    const exclude = join(repoRoot, '.git', 'info', 'exclude');
+    const text = await readFile(exclude, 'utf8').catch(() => null);
+    if (text !== null && !text.split('\n').includes(`/${FERRY_DIR}/`)) {
+      await appendFile(exclude, `${text.endsWith('\n') || text === '' ? '' : '\n'}/${FERRY_DIR}/\n`).catch(() => undefined);
+    }
+  }
+  return h;
+}
+
+/** Reads ferry.yml as the commit has it (or as the working tree has it, for --dirty). */
+async function readPipelineFile(commit: CommitInfo, file: string, dirty: boolean): Promise<string> {
+  if (dirty) return readFile(join(commit.repoRoot, file), 'utf8');
+  try {
+    return await git(commit.repoRoot, ['show', `${commit.sha}:${file}`]);
+  } catch {
+    const inTree = await readFile(join(commit.repoRoot, file), 'utf8').then(
+      () => true,
+      () => false,
+    );
+    throw new ConfigError([
+      {
+        pos: { file, line: 1, col: 1 },
+        code: 'no-file',
+        message: inTree ? `${file} is not committed at ${commit.sha.slice(0, 8)}` : `no ${file} at the root of ${commit.repoRoot}`,
+        hint: inTree ? 'commit it, or run with --dirty to use the working tree' : 'write one (see docs/ferry-yml.md), or `ferry init` to generate one',
+      },
+    ]);
+  }
+}
+
+/** Keeps only `names` and, transitively, the jobs they need. */
+function selectJobs(p: Plan, names: string[]): Plan {
+  const wanted = new Set<string>();
+  const visit = (job: PlannedJob) => {
+    if (wanted.has(job.id)) return;
+    wanted.add(job.id);
+    for (const n of job.needs) visit(p.jobs.find((j) => j.id === n.jobId)!);
+  };
+  for (const name of names) {
+    const hits = p.jobs.filter((j) => j.name === name || j.baseName === name);
+    if (hits.length === 0) throw new Error(`no job named \`${name}\` in this pipeline; jobs: ${p.jobs.map((j) => j.name).join(', ')}`);
+    hits.forEach(visit);
+  }
+  return { stages: p.stages, jobs: p.jobs.filter((j) => wanted.has(j.id)) };
+}
+
+/** Loads and plans; throws ConfigError, PlanError or NoPipelineError before anything runs. */
+export async function prepareLocalRun(opts: LocalRunOptions): Promise<LocalRunContext> {
+  const commit = await commitInfo(opts.dir, opts.rev ?? 'HEAD');
+  const file = opts.file ?? 'ferry.yml';
+  const configText = await readPipelineFile(commit, file, !!opts.dirty);
+  const { config, issues } = parseConfig(configText, file);
+  if (!config) throw new ConfigError(issues);
+  const pipelineId = randomUUID();
+  const home = await resolveHome(commit.repoRoot, opts.home);
+  const predefined = pipelineVariables({
+    commit,
+    pipelineId,
+    source: opts.source ?? 'local',
+    projectDir: commit.repoRoot,
+    projectName: basename(commit.repoRoot),
+  });
+  let p = plan({ config, predefined, triggerVariables: opts.variables });
+  if (opts.only?.length) p = selectJobs(p, opts.only);
+  return { pipelineId, commit, config, configText, plan: p, home };
+}
+
+export interface ExecuteOptions {
+  ctx: LocalRunContext;
+  bus: EventBus<RunEvent>;
+  concurrency?: number;
+  dirty?: boolean;
+  executor?: Executor;
+  /** Resume: states of the jobs from the earlier run, and manual jobs to play. */
+  initial?: Map<string, JobState>;
+  play?: Set<string>;
+  /** Called with the scheduler so the caller can cancel it (Ctrl-C). */
+  onScheduler?: (s: Scheduler) => void;
+  /** Keep every job's workspace after the run (default: keep only failed ones). */
+  keepWorkspaces?: boolean;
+}
+
+/** Runs a prepared pipeline to its end; emits every event on the bus. */
+export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus> {
+  const { ctx, bus } = o;
+  const executor = o.executor ?? new ShellExecutor();
+  const workRoot = join(ctx.home, 'work', ctx.pipelineId);
+  const snapshotDir = join(workRoot, '.source');
+  const artifacts = new LocalArtifactStore(join(ctx.home, 'artifacts'));
+  const cache = new LocalCacheStore(join(ctx.home, 'cache'));
+  const predefined = pipelineVariables({
+    commit: ctx.commit,
+    pipelineId: ctx.pipelineId,
+    source: 'local',
+    projectDir: ctx.commit.repoRoot,
+    projectName: basename(ctx.commit.repoRoot),
+  });
+  // The source is exported once, while the first jobs wait; every job copies it.
+  const exported = exportCommit(ctx.commit.repoRoot, ctx.commit.sha, snapshotDir, { dirty: o.dirty });
+  exported.catch(() => undefined);
+  const baseEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('npm_')) baseEnv[k] = v;
+
+  const used = new Set<string>();
+  const workspaceOf = new Map<string, string>();
+  const dirFor = (job: PlannedJob) => {
+    let d = workspaceOf.get(job.id);
+    if (!d) {
+      let name = slug(job.name);
+      for (let i = 2; used.has(name); i++) name = `${slug(job.name)}-${i}`;
+      used.add(name);
+      d = join(workRoot, name);
+      workspaceOf.set(job.id, d);
+    }
+    return d;
+  };
+
+  const scheduler = new Scheduler({
+    pipelineId: ctx.pipelineId,
+    plan: ctx.plan,
+    concurrency: o.concurrency ?? defaultConcurrency(),
+    bus,
+    initial: o.initial,
+    play: o.play,
+    runJob: async (job, attempt, signal) => {
+      await exported;
+      const workspaceDir = dirFor(job);
+      bus.emit({ type: 'job.log', at: Date.now(), pipelineId: ctx.pipelineId, jobId: job.id, attempt, stream: 'system', text: `Running with the ${executor.name} executor in ${workspaceDir}\n` });
+      const env = { ...baseEnv, ...predefined, ...job.variables, ...jobVariables(job, workspaceDir) };
+      const outcome = await runAttempt({
+        pipelineId: ctx.pipelineId,
+        job,
+        attempt,
+        snapshotDir,
+        workspaceDir,
+        env,
+        executor,
+        artifacts,
+        cache,
+        signal,
+        log: (stream, text) => bus.emit({ type: 'job.log', at: Date.now(), pipelineId: ctx.pipelineId, jobId: job.id, attempt, stream, text }),
+        report: (kind, file, report) => bus.emit({ type: 'job.report', at: Date.now(), pipelineId: ctx.pipelineId, jobId: job.id, attempt, kind, file, report }),
+      });
+      // Passed jobs leave nothing behind; a failed job's workspace stays for a look.
+      if (outcome.status === 'success' && !o.keepWorkspaces) await rm(workspaceDir, { recursive: true, force: true });
+      return outcome;
+    },
+  });
+  o.onScheduler?.(scheduler);
+  const status = await scheduler.run();
+  await exported.catch(() => undefined);
+  if (!o.keepWorkspaces) await rm(snapshotDir, { recursive: true, force: true });
+  return status;
+}
+
+export function pipelineStartedEvent(ctx: LocalRunContext, source: string, variables: Record<string, string> = {}): RunEvent {
+  return {
+    type: 'pipeline.started',
+    at: Date.now(),
+    pipelineId: ctx.pipelineId,
+    project: ctx.commit.repoRoot,
+    sha: ctx.commit.sha,
+    branch: ctx.commit.branch,
+    tag: ctx.commit.tag,
+    source,
+    configText: ctx.configText,
+    variables,
+    jobs: ctx.plan.jobs.map((j) => ({
+      jobId: j.id,
+      name: j.name,
+      stage: j.stage,
+      needs: j.needs.map((n) => n.name),
+      when: j.when,
+      allowFailure: j.allowFailure !== false,
+      spec: j,
+    })),
+  };
+}
+
+/** The folder of a job's workspace, relative to the repository, for messages. */
+export function shownPath(repoRoot: string, p: string): string {
+  const r = relative(repoRoot, p);
+  return r.startsWith('..') ? p : r;
+}
