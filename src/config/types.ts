@@ -80,6 +80,14 @@ export interface JobConfig {
   reports: { junit: string[] };
   deploy?: DeploySpec;
   tags: string[];
+  /** A newer pipeline on the same branch may cancel this job. */
+  interruptible?: boolean;
+  /** Jobs of one resource group never run at the same time. */
+  resourceGroup?: string;
+  /** Regex source (as written, with slashes) that finds the coverage figure in the log. */
+  coverage?: string;
+  /** Jobs whose artifacts are downloaded; undefined = GitLab's default (needs, or earlier stages). */
+  dependencies?: string[];
   pos: SourcePos;
 }
 
