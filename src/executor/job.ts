@@ -18,6 +18,8 @@ export interface AttemptContext {
   job: PlannedJob;
   attempt: number;
   snapshotDir: string;
+  /** How many files and folders the snapshot holds (decides how it is copied). */
+  snapshotEntries?: number;
   workspaceDir: string;
   /** The complete environment of the job's processes. */
   env: Record<string, string>;
@@ -41,7 +43,7 @@ function sys(ctx: AttemptContext, line: string): void {
 
 async function prepare(ctx: AttemptContext): Promise<void> {
   const { job } = ctx;
-  await createJobWorkspace(ctx.snapshotDir, ctx.workspaceDir);
+  await createJobWorkspace(ctx.snapshotDir, ctx.workspaceDir, ctx.snapshotEntries);
   for (const need of job.needs) {
     if (!need.artifacts) continue;
     if (await ctx.artifacts.restore({ pipelineId: ctx.pipelineId, jobId: need.jobId }, ctx.workspaceDir)) {

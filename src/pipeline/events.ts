@@ -27,6 +27,8 @@ export interface PipelineStarted {
   type: 'pipeline.started';
   at: number;
   pipelineId: string;
+  /** Taken before the run when it records through the journal; else the store assigns it. */
+  number?: number;
   project: string;
   sha: string;
   branch: string | null;

@@ -2,6 +2,8 @@
 // plain git commands (git is the one tool Ferry requires on every machine that runs jobs).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 const run = promisify(execFile);
 
@@ -30,35 +32,41 @@ export class NotARepositoryError extends Error {
   }
 }
 
-/** Reads everything about `rev` in three git calls, run in parallel. */
+/**
+ * Reads everything about `rev` in two git calls (every spawn counts: a local run pays for them
+ * before its first job starts). The default branch comes from origin's HEAD file when there is
+ * one, read directly.
+ */
 export async function commitInfo(dir: string, rev = 'HEAD'): Promise<CommitInfo> {
-  let top: string;
-  let log: string;
+  let top: string, symbolic: string, sha: string;
   try {
-    [top, log] = await Promise.all([
-      git(dir, ['rev-parse', '--show-toplevel']),
-      git(dir, ['log', '-1', '--format=%H%x00%an%x00%ae%x00%cI%x00%B', rev, '--']),
-    ]);
+    [top, sha, symbolic] = (await git(dir, ['rev-parse', '--show-toplevel', `${rev}^{commit}`, '--abbrev-ref', rev])).split('\n');
   } catch {
     throw new NotARepositoryError(dir);
   }
-  const [branchOut, tagOut, originHead] = await Promise.all([
-    rev === 'HEAD' ? git(dir, ['symbolic-ref', '-q', '--short', 'HEAD']).catch(() => '') : Promise.resolve(''),
-    git(dir, ['tag', '--points-at', rev]).catch(() => ''),
-    git(dir, ['symbolic-ref', '-q', '--short', 'refs/remotes/origin/HEAD']).catch(() => ''),
-  ]);
-  const [sha, authorName, authorEmail, timestamp, ...rest] = log.split('\0');
-  const branch = branchOut.trim() || null;
+  top = top.trim();
+  const log = await git(dir, ['log', '-1', '--format=%an%x00%ae%x00%cI%x00%D%x00%B', sha.trim(), '--']);
+  const [authorName, authorEmail, timestamp, decorations, ...rest] = log.split('\0');
+  // %D: "HEAD -> main, tag: v1.2, origin/main": tags pointing at the commit, without another call.
+  const tags = decorations
+    .split(', ')
+    .filter((d) => d.startsWith('tag: '))
+    .map((d) => d.slice(5))
+    .sort();
+  const branch = rev === 'HEAD' && symbolic.trim() !== 'HEAD' ? symbolic.trim() : null;
+  const originHead = await readFile(join(top, '.git', 'refs', 'remotes', 'origin', 'HEAD'), 'utf8').catch(() => '');
   return {
-    repoRoot: top.trim(),
+    repoRoot: top,
     sha: sha.trim(),
     branch,
-    tag: tagOut.split('\n')[0]?.trim() || null,
+    // Like GitLab, a branch pipeline is not a tag pipeline even when the commit is tagged:
+    // `ferry run --rev v1.2` runs the tag's pipeline.
+    tag: branch ? null : (tags.find((t) => t === rev) ?? tags[0] ?? null),
     message: rest.join('\0').trim(),
     authorName,
     authorEmail,
     timestamp,
-    defaultBranch: originHead.trim().replace(/^origin\//, '') || branch || 'main',
+    defaultBranch: originHead.trim().replace(/^ref: refs\/remotes\/origin\//, '') || branch || 'main',
   };
 }
 

@@ -3,7 +3,7 @@
 // opens beside them in a worker thread (see src/store/writer.ts).
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { parseConfig } from '../config/load.js';
 import { ConfigError, type PipelineConfig } from '../config/types.js';
@@ -12,8 +12,8 @@ import { runAttempt } from '../executor/job.js';
 import { LocalArtifactStore, LocalCacheStore } from '../executor/local-stores.js';
 import { ShellExecutor } from '../executor/shell.js';
 import type { Executor } from '../executor/types.js';
-import { exportCommit, FERRY_DIR, slug } from '../executor/workspace.js';
-import type { PipelineStatus, RunEvent } from './events.js';
+import { countEntries, exportCommit, FERRY_DIR, removeDirs, slug } from '../executor/workspace.js';
+import type { PipelineStarted, PipelineStatus, RunEvent } from './events.js';
 import { commitInfo, git, type CommitInfo } from './git.js';
 import { plan, type Plan, type PlannedJob } from './plan.js';
 import { Scheduler, type JobState } from './scheduler.js';
@@ -31,7 +31,6 @@ export interface LocalRunOptions {
   source?: string;
   /** FERRY_HOME: where the store, artifacts, caches and workspaces live. */
   home?: string;
-  bus: EventBus<RunEvent>;
   /** Only these jobs (by name or base name) and what they need. */
   only?: string[];
   executor?: Executor;
@@ -153,11 +152,12 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
     projectName: basename(ctx.commit.repoRoot),
   });
   // The source is exported once, while the first jobs wait; every job copies it.
-  const exported = exportCommit(ctx.commit.repoRoot, ctx.commit.sha, snapshotDir, { dirty: o.dirty });
+  const exported = exportCommit(ctx.commit.repoRoot, ctx.commit.sha, snapshotDir, { dirty: o.dirty }).then(() => countEntries(snapshotDir));
   exported.catch(() => undefined);
   const baseEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('npm_')) baseEnv[k] = v;
 
+  const passed: string[] = [];
   const used = new Set<string>();
   const workspaceOf = new Map<string, string>();
   const dirFor = (job: PlannedJob) => {
@@ -180,7 +180,7 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
     initial: o.initial,
     play: o.play,
     runJob: async (job, attempt, signal) => {
-      await exported;
+      const snapshotEntries = await exported;
       const workspaceDir = dirFor(job);
       bus.emit({ type: 'job.log', at: Date.now(), pipelineId: ctx.pipelineId, jobId: job.id, attempt, stream: 'system', text: `Running with the ${executor.name} executor in ${workspaceDir}\n` });
       const env = { ...baseEnv, ...predefined, ...job.variables, ...jobVariables(job, workspaceDir) };
@@ -189,6 +189,7 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
         job,
         attempt,
         snapshotDir,
+        snapshotEntries,
         workspaceDir,
         env,
         executor,
@@ -199,18 +200,19 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
         report: (kind, file, report) => bus.emit({ type: 'job.report', at: Date.now(), pipelineId: ctx.pipelineId, jobId: job.id, attempt, kind, file, report }),
       });
       // Passed jobs leave nothing behind; a failed job's workspace stays for a look.
-      if (outcome.status === 'success' && !o.keepWorkspaces) await rm(workspaceDir, { recursive: true, force: true });
+      if (outcome.status === 'success') passed.push(workspaceDir);
       return outcome;
     },
   });
   o.onScheduler?.(scheduler);
   const status = await scheduler.run();
   await exported.catch(() => undefined);
-  if (!o.keepWorkspaces) await rm(snapshotDir, { recursive: true, force: true });
+  // Removed in one go at the end: cheaper than one removal per job.
+  if (!o.keepWorkspaces) await removeDirs([...passed, snapshotDir]);
   return status;
 }
 
-export function pipelineStartedEvent(ctx: LocalRunContext, source: string, variables: Record<string, string> = {}): RunEvent {
+export function pipelineStartedEvent(ctx: LocalRunContext, source: string, variables: Record<string, string> = {}): PipelineStarted {
   return {
     type: 'pipeline.started',
     at: Date.now(),

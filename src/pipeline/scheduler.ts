@@ -41,7 +41,7 @@ export function isAllowedFailure(job: PlannedJob, exitCode: number | null): bool
 export function shouldRetry(job: PlannedJob, attempt: number, outcome: AttemptOutcome): boolean {
   if (outcome.status !== 'failed' || attempt > job.retry.max) return false;
   const reason = outcome.reason ?? 'unknown_failure';
-  if (!job.retry.when.includes('always') && !job.retry.when.includes(reason)) return false;
+  if (!job.retry.when.includes('always') && !(job.retry.when as string[]).includes(reason)) return false;
   if (job.retry.exitCodes.length > 0 && (outcome.exitCode === null || !job.retry.exitCodes.includes(outcome.exitCode))) return false;
   return true;
 }
