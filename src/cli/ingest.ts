@@ -10,7 +10,7 @@ export function registerIngest(program: Command): void {
     .description('Record finished run journals into the store (ferry run starts this by itself).')
     .requiredOption('--home <dir>', "Ferry's home folder")
     .action(async (opts: { home: string }) => {
-      const db = await openDb({ home: opts.home, lockTimeoutMs: 120_000 });
+      const db = await openDb({ home: opts.home, url: process.env.DATABASE_URL, lockTimeoutMs: 120_000 });
       try {
         await ingestJournals(db, opts.home);
       } finally {

@@ -38,7 +38,7 @@ export function registerPlay(program: Command): void {
 }
 
 export async function playCommand(name: string, opts: PlayOptions): Promise<number> {
-  // Read what the earlier run recorded, then close the store: the writer opens it again.
+  // Read what the earlier run recorded, then close the store: ingesting this run reopens it.
   const { ctx, initial, play, number } = await withRepoStore(opts.dir, async (s) => {
     const pipeline = await findPipeline(s, opts.pipeline);
     const targets = pipeline.jobs.filter((j) => j.name === name || (j.spec as PlannedJob | null)?.baseName === name);
@@ -68,7 +68,7 @@ export async function playCommand(name: string, opts: PlayOptions): Promise<numb
   const mode = pickViewMode({ json: !!opts.json, stream: process.stdout });
   const view = createView(mode, { out: process.stdout, color: useColor(process.stdout, process.env) });
   bus.subscribe((e) => view.onEvent(e));
-  // The view learns the pipeline as it stands; the store has it already, so the writer
+  // The view learns the pipeline as it stands; the store has it already, so the recording
   // subscribes only after these.
   bus.emit(pipelineStartedEvent(ctx, 'local'));
   for (const [jobId, st] of initial) {
@@ -86,7 +86,7 @@ export async function playCommand(name: string, opts: PlayOptions): Promise<numb
   process.on('SIGINT', onSignal);
   let status;
   try {
-    status = await executeLocalRun({ ctx, bus, concurrency: opts.concurrency, initial, play, onScheduler: (s) => (scheduler = s) });
+    status = await executeLocalRun({ ctx, bus, concurrency: opts.concurrency, initial, play, onScheduler: (s) => (scheduler = s), onProcess: (jobId, pid) => recording.noteProcess(jobId, pid) });
     bus.emit({ type: 'pipeline.finished', at: Date.now(), pipelineId: ctx.pipelineId, status });
   } finally {
     view.close();

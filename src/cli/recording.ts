@@ -1,43 +1,58 @@
-// Where a command run on this machine records its events. Embedded store: a journal, ingested
-// after the run by a short background process (see src/store/journal.ts for why). PostgreSQL
-// (DATABASE_URL): straight into the database from a worker thread.
+// Where a command run on this machine records its events: always a journal first (see
+// src/store/journal.ts for why), ingested into the embedded store by a short background process
+// after the run, or, with DATABASE_URL, into PostgreSQL right when the run ends (cheap there).
 import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RunEvent } from '../pipeline/events.js';
-import { JournalWriter } from '../store/journal.js';
+import { ingestJournals, JournalWriter, journalDir } from '../store/journal.js';
 import { takeLocalPipelineNumber } from '../store/numbers.js';
-import { startStoreWriter } from '../store/writer.js';
+import { openDb } from '../store/open.js';
+import { reservePipelineNumber } from '../store/pipelines.js';
 
 export interface Recording {
-  /** The pipeline's number when known before the run (embedded store). */
+  /** The pipeline's number, taken before the run starts (for a new pipeline). */
   readonly number?: number;
   push(event: RunEvent): void;
-  /** Makes everything pushed durable; resolves with the pipeline's number. */
-  finish(): Promise<number | undefined>;
+  /** A job's process group, so that a crash of this process can be cleaned up after. */
+  noteProcess(jobId: string, pid: number): void;
+  /** Makes everything pushed durable (and, on PostgreSQL, recorded). */
+  finish(): Promise<void>;
 }
 
 export async function startRecording(opts: { home: string; project?: string; newPipeline: boolean }): Promise<Recording> {
   const url = process.env.DATABASE_URL;
+  const pending = existsSync(journalDir(opts.home)) && readdirSync(journalDir(opts.home)).length > 0;
+  let number: number | undefined;
   if (url) {
-    const writer = startStoreWriter({ url });
-    return {
-      push: (e) => writer.push(e),
-      async finish() {
-        const { pipelineNumber } = await writer.flush();
-        await writer.close();
-        return pipelineNumber;
-      },
-    };
+    if (opts.newPipeline && opts.project) {
+      const db = await openDb({ url });
+      try {
+        // A journal left by a crashed run is recorded (and its processes stopped) first.
+        if (pending) await ingestJournals(db, opts.home);
+        number = (await reservePipelineNumber(db, opts.project)).number;
+      } finally {
+        await db.close();
+      }
+    }
+  } else {
+    if (pending) startBackgroundIngest(opts.home);
+    if (opts.newPipeline && opts.project) number = await takeLocalPipelineNumber(opts.home, opts.project);
   }
-  const number = opts.newPipeline && opts.project ? await takeLocalPipelineNumber(opts.home, opts.project) : undefined;
   const journal = new JournalWriter(opts.home);
   return {
     number,
     push: (e) => journal.push(e),
+    noteProcess: (jobId, pid) => journal.noteProcess(jobId, pid),
     async finish() {
       journal.close();
-      startBackgroundIngest(opts.home);
-      return number;
+      if (!url) return startBackgroundIngest(opts.home);
+      const db = await openDb({ url });
+      try {
+        await ingestJournals(db, opts.home);
+      } finally {
+        await db.close();
+      }
     },
   };
 }
@@ -53,7 +68,6 @@ export function startBackgroundIngest(home: string): void {
   const child = spawn(process.execPath, [...process.execArgv, main, 'ingest', '--home', home], {
     detached: true,
     stdio: 'ignore',
-    env: { ...process.env, FERRY_HOME: home },
   });
   child.on('error', () => undefined);
   child.unref();

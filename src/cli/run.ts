@@ -84,6 +84,7 @@ export async function runCommand(opts: RunCliOptions & { only?: string[] }): Pro
       dirty: opts.dirty,
       keepWorkspaces: opts.keepWorkspaces,
       onScheduler: (s) => (scheduler = s),
+      onProcess: (jobId, pid) => recording.noteProcess(jobId, pid),
     });
     bus.emit({ type: 'pipeline.finished', at: Date.now(), pipelineId: ctx.pipelineId, status });
   } finally {
@@ -91,7 +92,8 @@ export async function runCommand(opts: RunCliOptions & { only?: string[] }): Pro
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  const pipelineNumber = await recording.finish();
+  await recording.finish();
+  const pipelineNumber = recording.number;
   if (mode !== 'json') printNextSteps(ctx.plan.jobs, status, pipelineNumber);
   if (interrupted || status === 'canceled') return EXIT.INTERRUPTED;
   return status === 'failed' ? EXIT.FAILED : EXIT.OK;

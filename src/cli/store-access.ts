@@ -26,11 +26,15 @@ export async function repoRootOf(dir: string): Promise<string> {
 export async function withRepoStore<T>(dir: string, fn: (s: RepoStore) => Promise<T>): Promise<T> {
   const repoRoot = await repoRootOf(dir);
   const home = await resolveHome(repoRoot);
+  // Usually the holder is the short background ingest of the last run: say so only if it lasts.
+  let notice: NodeJS.Timeout | undefined;
   const db = await openDb({
     home,
     url: process.env.DATABASE_URL,
-    onLockWait: (pid) => process.stderr.write(`ferry: waiting for another ferry (pid ${pid}) to finish with the store…\n`),
-  });
+    onLockWait: (pid) => {
+      notice = setTimeout(() => process.stderr.write(`ferry: waiting for another ferry (pid ${pid}) to finish with the store…\n`), 2000);
+    },
+  }).finally(() => clearTimeout(notice));
   try {
     // Runs record through journals: take in whatever is not in the store yet.
     await ingestJournals(db, home);

@@ -29,6 +29,8 @@ export interface AttemptContext {
   signal: AbortSignal;
   log(stream: 'stdout' | 'stderr' | 'system', text: string): void;
   report(kind: 'junit', file: string, report: TestReport): void;
+  /** A process group started for this job (so a crash can be cleaned up after). */
+  onProcess?(pid: number): void;
 }
 
 export interface AttemptResult {
@@ -95,6 +97,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptResult> {
     timeoutMs: job.timeoutMs,
     signal: ctx.signal,
     onOutput: (stream, text) => ctx.log(stream, text),
+    onStart: ctx.onProcess,
   });
 
   let status: AttemptResult['status'] = 'success';
@@ -122,6 +125,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptResult> {
       timeoutMs: AFTER_SCRIPT_TIMEOUT_MS,
       signal: ctx.signal,
       onOutput: (stream, text) => ctx.log(stream, text),
+      onStart: ctx.onProcess,
     });
     // Like GitLab, a failing after_script is reported but does not change the job's result.
     if (after.exitCode !== 0) sys(ctx, `after_script failed (exit ${after.exitCode}); the job's result is unchanged`);

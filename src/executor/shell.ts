@@ -51,6 +51,7 @@ export class ShellExecutor implements Executor {
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
+      if (child.pid !== undefined) run.onStart?.(child.pid);
       let timedOut = false;
       let canceled = false;
       let exitCode: number | null = null;

@@ -13,6 +13,8 @@ export interface ScriptRun {
   /** Aborted on cancel: the executor must stop every process of the job within a second. */
   signal: AbortSignal;
   onOutput(stream: 'stdout' | 'stderr', text: string): void;
+  /** The id of the process (group) running the lines, once started: for crash recovery. */
+  onStart?(pid: number): void;
 }
 
 export interface ScriptResult {

@@ -1,6 +1,6 @@
 // `ferry run`: the pipeline of a commit of a local repository, run on this machine exactly as
 // a runner of the server would run it, recorded in the store. Jobs start at once; the store
-// opens beside them in a worker thread (see src/store/writer.ts).
+// is left to a journal (see src/store/journal.ts).
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
@@ -134,6 +134,8 @@ export interface ExecuteOptions {
   onScheduler?: (s: Scheduler) => void;
   /** Keep every job's workspace after the run (default: keep only failed ones). */
   keepWorkspaces?: boolean;
+  /** Told of every process group a job starts. */
+  onProcess?: (jobId: string, pid: number) => void;
 }
 
 /** Runs a prepared pipeline to its end; emits every event on the bus. */
@@ -198,6 +200,7 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
         signal,
         log: (stream, text) => bus.emit({ type: 'job.log', at: Date.now(), pipelineId: ctx.pipelineId, jobId: job.id, attempt, stream, text }),
         report: (kind, file, report) => bus.emit({ type: 'job.report', at: Date.now(), pipelineId: ctx.pipelineId, jobId: job.id, attempt, kind, file, report }),
+        onProcess: o.onProcess && ((pid) => o.onProcess!(job.id, pid)),
       });
       // Passed jobs leave nothing behind; a failed job's workspace stays for a look.
       if (outcome.status === 'success') passed.push(workspaceDir);

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fixture as fixturePath } from '../helpers/paths.js';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/config/types.js';
 import { job, ok, yml } from './helpers.js';
 
-const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/config/${name}`, import.meta.url));
+const fixture = (name: string) => fixturePath('config', name);
 
 describe('loadConfig', () => {
   it('loads the DESIGN example', async () => {

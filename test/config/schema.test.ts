@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fixture, fromRoot } from '../helpers/paths.js';
 import { describe, it } from 'node:test';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
@@ -10,7 +10,7 @@ type Json = Record<string, unknown>;
 
 describe('schema/ferry.schema.json', () => {
   it('is the file the loader uses', () => {
-    assert.equal(schemaPath(), fileURLToPath(new URL('../../schema/ferry.schema.json', import.meta.url)));
+    assert.equal(schemaPath(), fromRoot('schema', 'ferry.schema.json'));
   });
 
   it('describes every property, for editors and generated docs', () => {
@@ -51,7 +51,7 @@ describe('schema/ferry.schema.json', () => {
   it('accepts the DESIGN example as is, with a plain ajv', () => {
     const ajv = new Ajv({ allErrors: true, strictTypes: false });
     const validate = ajv.compile(JSON.parse(readFileSync(schemaPath(), 'utf8')));
-    const doc = parse(readFileSync(fileURLToPath(new URL('../fixtures/config/design-example.yml', import.meta.url)), 'utf8'));
+    const doc = parse(readFileSync(fixture('config', 'design-example.yml'), 'utf8'));
     assert.equal(validate(doc), true, JSON.stringify(validate.errors));
     assert.equal(validate({ build: { scirpt: 'x' } }), false);
   });

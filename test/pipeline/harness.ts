@@ -40,7 +40,7 @@ export async function runPipeline(repo: TempRepo, opts: RunOpts = {}): Promise<R
   const bus = new EventBus<RunEvent>();
   const events: RunEvent[] = [];
   bus.subscribe((e) => events.push(e));
-  const ctx = opts.ctx ?? (await prepareLocalRun({ dir: repo.dir, home, variables: opts.variables, dirty: opts.dirty, bus }));
+  const ctx = opts.ctx ?? (await prepareLocalRun({ dir: repo.dir, home, variables: opts.variables, dirty: opts.dirty }));
   if (!opts.ctx) bus.emit(pipelineStartedEvent(ctx, 'local'));
   const play = opts.play ? new Set(ctx.plan.jobs.filter((j) => opts.play!.includes(j.name)).map((j) => j.id)) : undefined;
   const status = await executeLocalRun({ ctx, bus, concurrency: opts.concurrency ?? 2, onScheduler: opts.onScheduler, initial: opts.initial, play, dirty: opts.dirty });

@@ -4,15 +4,11 @@ import { readFileSync, mkdtempSync, copyFileSync, rmSync, existsSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { fixture } from '../helpers/paths.js';
 import { parseJUnit, mergeReports, formatFailures, seconds, MAX_DETAILS } from '../../src/reports/junit.js';
 import type { TestCase, TestReport } from '../../src/reports/types.js';
 
-// Works from test/reports (tsx) and from dist/test/reports (compiled): the fixtures are not compiled.
-const here = fileURLToPath(new URL('.', import.meta.url));
-const fixtures = [join(here, '../fixtures/junit'), join(here, '../../../test/fixtures/junit')].find((d) =>
-  existsSync(join(d, 'jest-junit.xml')),
-)!;
+const fixtures = fixture('junit');
 const load = (name: string) => parseJUnit(readFileSync(join(fixtures, name), 'utf8'), name);
 const byName = (r: TestReport, name: string): TestCase => {
   const c = r.cases.find((x) => x.name === name);

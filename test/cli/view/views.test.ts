@@ -34,7 +34,7 @@ describe('plain view', () => {
   test('one timestamped line per state change and log line, prefixed with the job', () => {
     const lines = runPlain().split('\n');
     assert.deepEqual(lines.slice(0, 7), [
-      '12:00:00.000 ▶ pipeline a1b2c3d4-0000-4000-8000-000000000001 started on main @ 4be1c0de: 5 jobs in build → test → deploy',
+      '12:00:00.000 ▶ pipeline a1b2c3d4 started on main @ 4be1c0de: 5 jobs in build → test → deploy',
       '12:00:00.005 [build] ▶ started',
       '12:00:00.006 [build] $ npm run build',
       '12:00:00.650 [build] compiled 42 files',
