@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { keyLoc, selfLoc, valueLoc, type Loc } from './positions.js';
 import { didYouMean } from './suggest.js';
 import type { Issues } from './issues.js';
@@ -23,7 +23,7 @@ export function schemaPath(): string {
 }
 
 let cached: { schema: Json; validate: ValidateFunction } | undefined;
-let ajvInstance: Ajv | undefined;
+let ajvInstance: AjvClass | undefined;
 
 export const AJV_OPTIONS = { allErrors: true, verbose: true, strictTypes: false, strictTuples: false } as const;
 
@@ -36,8 +36,13 @@ export function loadSchema(): Json {
   return compiled().schema;
 }
 
-function ajv(): Ajv {
-  return (ajvInstance ??= new Ajv(AJV_OPTIONS));
+/** Loaded only when needed: the schema is compiled ahead, and ajv costs ~30 ms to load. */
+function ajv(): AjvClass {
+  if (!ajvInstance) {
+    const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+    ajvInstance = new Ajv(AJV_OPTIONS);
+  }
+  return ajvInstance;
 }
 
 function compiled() {

@@ -4,7 +4,7 @@
 // each other's files, and a pipeline of many jobs exports the repository only once.
 import { spawn } from 'node:child_process';
 import { constants as fsc, copyFileSync, mkdirSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
-import { cp, mkdir, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { git, workingTreeChanges } from '../pipeline/git.js';
 
@@ -22,6 +22,10 @@ export async function exportCommit(repoRoot: string, sha: string, dir: string, o
   // --template= : no sample hooks, fewer files for every job to copy.
   await git(repoRoot, ['clone', '--quiet', '--shared', '--no-checkout', '--template=', repoRoot, dir]);
   await git(dir, ['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', sha]);
+  // Every job copies this .git: drop what jobs never need (reflogs, remote-tracking refs, which
+  // packed-refs still lists) and empty folders; git log/status/describe/commit work without them.
+  await Promise.all([rm(join(dir, '.git', 'logs'), { recursive: true, force: true }), rm(join(dir, '.git', 'refs', 'remotes'), { recursive: true, force: true })]);
+  await Promise.all([join(dir, '.git', 'objects', 'pack'), join(dir, '.git', 'refs', 'tags')].map((d) => rmdir(d).catch(() => undefined)));
   if (!opts.dirty) return;
   const { changed, deleted } = await workingTreeChanges(repoRoot);
   for (const path of changed) {

@@ -20,6 +20,8 @@ export type FailureReason =
   | 'script_failure'
   | 'job_execution_timeout'
   | 'runner_system_failure'
+  /** GitLab's name for a job whose preconditions are not met (e.g. a deploy with no controller). */
+  | 'unmet_prerequisites'
   | 'canceled'
   | 'unknown_failure';
 

@@ -3,7 +3,7 @@
 // is left to a journal (see src/store/journal.ts).
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { parseConfig } from '../config/load.js';
 import { ConfigError, type PipelineConfig } from '../config/types.js';
@@ -154,6 +154,8 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
     projectName: basename(ctx.commit.repoRoot),
   });
   // The source is exported once, while the first jobs wait; every job copies it.
+  // Housekeeping beside the run: expired artifacts, and the kept workspaces of old pipelines.
+  const housekeeping = Promise.all([artifacts.prune(), pruneWorkDirs(join(ctx.home, 'work'), ctx.pipelineId)]).catch(() => undefined);
   const exported = exportCommit(ctx.commit.repoRoot, ctx.commit.sha, snapshotDir, { dirty: o.dirty }).then(() => countEntries(snapshotDir));
   exported.catch(() => undefined);
   const baseEnv: Record<string, string> = {};
@@ -209,7 +211,7 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
   });
   o.onScheduler?.(scheduler);
   const status = await scheduler.run();
-  await exported.catch(() => undefined);
+  await Promise.all([exported.catch(() => undefined), housekeeping]);
   // Removed in one go at the end: cheaper than one removal per job.
   if (!o.keepWorkspaces) await removeDirs([...passed, snapshotDir]);
   return status;
@@ -237,6 +239,17 @@ export function pipelineStartedEvent(ctx: LocalRunContext, source: string, varia
       spec: j,
     })),
   };
+}
+
+/** Failed jobs' workspaces are kept for a look, for the last KEEP_WORK_DIRS pipelines. */
+const KEEP_WORK_DIRS = 10;
+
+async function pruneWorkDirs(root: string, current: string): Promise<void> {
+  const names = (await readdir(root).catch(() => [] as string[])).filter((n) => n !== current);
+  if (names.length < KEEP_WORK_DIRS) return;
+  const dated = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(root, n)).catch(() => null))?.mtimeMs ?? 0 })));
+  dated.sort((a, b) => b.t - a.t);
+  await removeDirs(dated.slice(KEEP_WORK_DIRS - 1).map((d) => join(root, d.n)));
 }
 
 /** The folder of a job's workspace, relative to the repository, for messages. */

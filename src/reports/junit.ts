@@ -8,7 +8,9 @@
 // attributes (pytest xunit1, jest-junit, PHPUnit, mocha), CDATA bodies and character references.
 // Suite-level counts are ignored: they are often wrong, the cases are the truth.
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import type { TestCase, TestReport, TestStatus } from './types.js';
+import type { TestCase, TestReport } from './types.js';
+import { round3, summarize } from './summary.js';
+export { mergeReports } from './summary.js';
 
 export { formatFailures, type FormatFailuresOptions } from './format.js';
 
@@ -106,25 +108,6 @@ export function parseJUnit(xml: string, file?: string): TestReport {
 }
 
 /** Concatenates reports (e.g. one per report file of a job); counts and times add up. */
-export function mergeReports(reports: TestReport[]): TestReport {
-  const cases = reports.flatMap((r) => r.cases);
-  const timeMs = round3(reports.reduce((s, r) => s + r.timeMs, 0));
-  const merged = summarize(cases, timeMs);
-  return merged;
-}
-
-function summarize(cases: TestCase[], timeMs: number): TestReport {
-  const count = (s: TestStatus) => cases.reduce((n, c) => n + (c.status === s ? 1 : 0), 0);
-  return {
-    tests: cases.length,
-    failures: count('failed'),
-    errors: count('error'),
-    skipped: count('skipped'),
-    timeMs: round3(timeMs),
-    cases,
-  };
-}
-
 /**
  * Walks the children of `<testsuites>` or `<testsuite>`: cases and nested suites. Returns the
  * time of what it walked in ms (suite `time` attributes where given, else the sum of cases).
@@ -270,6 +253,3 @@ export function seconds(raw: string | undefined): number | undefined {
   return round3(n * 1000);
 }
 
-function round3(n: number): number {
-  return Math.round(n * 1000) / 1000;
-}

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import type { Db } from './db.js';
 import { acquireLock } from './lock.js';
 import { migrate } from './migrate.js';
-import { PgliteDb } from './pglite.js';
-import { PostgresDb } from './postgres.js';
-import { defaultSnapshotPath, readSnapshot } from './snapshot.js';
+// The engines are loaded when a store is opened, not when this module is: most commands that
+// import it (`ferry run`) never open a store, and pg + PGlite cost ~100 ms to load.
+import type { PgliteDb } from './pglite.js';
 
 export interface OpenDbOptions {
   /** Ferry's home folder (embedded store in <home>/db). Default $FERRY_HOME or ~/.ferry. */
@@ -50,6 +50,7 @@ export function storePaths(home: string): { dataDir: string; lock: string; marke
 export async function openDb(opts: OpenDbOptions = {}): Promise<Db> {
   if (opts.url) {
     const t0 = performance.now();
+    const { PostgresDb } = await import('./postgres.js');
     const db = await PostgresDb.open(opts.url);
     try {
       return await finish(db, opts, { how: 'postgres', openMs: performance.now() - t0 });
@@ -64,6 +65,7 @@ export async function openDb(opts: OpenDbOptions = {}): Promise<Db> {
   const lock = await acquireLock(paths.lock, { timeoutMs: opts.lockTimeoutMs, onWait: opts.onLockWait });
   let db: PgliteDb | undefined;
   try {
+    const [{ PgliteDb }, { defaultSnapshotPath, readSnapshot }] = await Promise.all([import('./pglite.js'), import('./snapshot.js')]);
     const t0 = performance.now();
     const onClose = () => lock.release();
     // A folder is only trusted once a first open + migration completed (the marker file); a

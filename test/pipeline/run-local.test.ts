@@ -2,7 +2,7 @@
 // processes. Each test states the GitLab-compatible behaviour it pins down.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -300,4 +300,42 @@ j:
   assert.equal(r.states('j').at(-1)?.exitCode, 2);
   assert.ok(existsSync(join(dir, 'after')));
   assert.equal(readFileSync(join(dir, 'after'), 'utf8').trim(), 'status=failed');
+});
+
+test('a deploy job fails plainly while there is no delivery controller, never passes silently', async () => {
+  const repo = repoWith(`
+build: { script: "true" }
+production:
+  needs: [build]
+  deploy: { environment: production }
+environments:
+  production: {}
+`);
+  const r = await runPipeline(repo);
+  assert.equal(r.jobs.build, 'success');
+  assert.equal(r.jobs.production, 'failed');
+  assert.equal(r.states('production').at(-1)?.reason, 'unmet_prerequisites');
+  assert.match(r.log('production'), /delivery controller/);
+  assert.equal(r.status, 'failed');
+});
+
+test('expired artifacts are not handed on, and are removed by the next run', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'ferry-home-'));
+  const repo = repoWith(`
+make:
+  script: echo data > out.txt
+  artifacts: { paths: [out.txt], expire_in: 1s }
+wait:
+  needs: [{ job: make, artifacts: false }]
+  script: sleep 1.5
+use:
+  needs: [make, wait]
+  script: test ! -e out.txt
+`);
+  const r = await runPipeline(repo, { home });
+  assert.equal(r.jobs.use, 'success', r.log('use'));
+  const dir = join(home, 'artifacts', r.ctx.pipelineId);
+  assert.ok(existsSync(dir));
+  await runPipeline(repo, { home });
+  assert.deepEqual(readdirSync(dir), [], 'pruned by the next run');
 });

@@ -4,7 +4,7 @@
 import type { FailureReason, JobStatus, PipelineStatus, RunEvent } from '../../pipeline/events.js';
 import { FINAL_JOB_STATUSES } from '../../pipeline/events.js';
 import type { TestReport } from '../../reports/types.js';
-import { mergeReports } from '../../reports/junit.js';
+import { mergeReports } from '../../reports/summary.js';
 import type { Paint } from './ansi.js';
 
 export const TAIL_LINES = 20;

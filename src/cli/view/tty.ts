@@ -14,7 +14,7 @@
 import type { RunEvent } from '../../pipeline/events.js';
 import { FINAL_JOB_STATUSES } from '../../pipeline/events.js';
 import { formatFailures } from '../../reports/format.js';
-import { mergeReports } from '../../reports/junit.js';
+import { mergeReports } from '../../reports/summary.js';
 import { clearDown, clearLine, cursorUp, hideCursor, paint, sanitizeLine, showCursor, truncate, visibleWidth, type Paint } from './ansi.js';
 import {
   RunModel,
