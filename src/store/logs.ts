@@ -4,6 +4,9 @@ import { cleanText, iso, toJson, type Db } from './db.js';
 
 export type LogStream = 'stdout' | 'stderr' | 'system';
 
+/** When later pieces of a coalesced chunk arrived: [offset in text, epoch ms]. */
+export type LogMarks = [number, number][];
+
 export interface LogChunk {
   seq: number;
   jobId: string;
@@ -11,6 +14,7 @@ export interface LogChunk {
   stream: LogStream;
   at: Date;
   text: string;
+  marks: LogMarks | null;
 }
 
 export interface NewLogChunk {
@@ -19,17 +23,18 @@ export interface NewLogChunk {
   stream: LogStream;
   at: number;
   text: string;
+  marks?: LogMarks;
 }
 
 /** Appends chunks in the given order, in one statement. */
 export async function appendLogs(db: Db, chunks: NewLogChunk[]): Promise<void> {
   if (chunks.length === 0) return;
   await db.query(
-    `INSERT INTO job_logs (job_id, attempt, stream, at, text)
-     SELECT x.job_id, x.attempt, x.stream, x.at, x.text
-     FROM jsonb_to_recordset($1::jsonb) AS x(i int, job_id text, attempt int, stream text, at timestamptz, text text)
+    `INSERT INTO job_logs (job_id, attempt, stream, at, text, marks)
+     SELECT x.job_id, x.attempt, x.stream, x.at, x.text, x.marks
+     FROM jsonb_to_recordset($1::jsonb) AS x(i int, job_id text, attempt int, stream text, at timestamptz, text text, marks jsonb)
      ORDER BY x.i`,
-    [toJson(chunks.map((c, i) => ({ i, job_id: c.jobId, attempt: c.attempt, stream: c.stream, at: iso(c.at), text: cleanText(c.text) })))],
+    [toJson(chunks.map((c, i) => ({ i, job_id: c.jobId, attempt: c.attempt, stream: c.stream, at: iso(c.at), text: cleanText(c.text), marks: c.marks ?? null })))],
   );
 }
 
@@ -58,12 +63,49 @@ export async function getLogChunks(db: Db, jobId: string, q: LogQuery = {}): Pro
   const attempt = await resolveAttempt(db, jobId, q.attempt);
   if (attempt === null) return [];
   const params: unknown[] = [jobId, attempt];
-  let sql = 'SELECT seq, job_id, attempt, stream, at, text FROM job_logs WHERE job_id = $1 AND attempt = $2';
+  let sql = 'SELECT seq, job_id, attempt, stream, at, text, marks FROM job_logs WHERE job_id = $1 AND attempt = $2';
   if (q.streams) sql += ` AND stream = ANY($${params.push(q.streams)}::text[])`;
   if (q.afterSeq !== undefined) sql += ` AND seq > $${params.push(q.afterSeq)}`;
   sql += ' ORDER BY seq';
-  const rows = await db.query<{ seq: number; job_id: string; attempt: number; stream: LogStream; at: Date; text: string }>(sql, params);
-  return rows.map((r) => ({ seq: r.seq, jobId: r.job_id, attempt: r.attempt, stream: r.stream, at: r.at, text: r.text }));
+  const rows = await db.query<{ seq: number; job_id: string; attempt: number; stream: LogStream; at: Date; text: string; marks: LogMarks | null }>(sql, params);
+  return rows.map((r) => ({ seq: r.seq, jobId: r.job_id, attempt: r.attempt, stream: r.stream, at: r.at, text: r.text, marks: r.marks }));
+}
+
+export interface TimedLine {
+  at: Date;
+  stream: LogStream;
+  text: string;
+}
+
+/**
+ * The log as lines, each with the time its first character arrived (from the chunk's time and
+ * its marks). A line split across chunks of different streams is cut where the stream changes.
+ */
+export function timedLines(chunks: LogChunk[]): TimedLine[] {
+  const out: TimedLine[] = [];
+  let open: TimedLine | null = null;
+  for (const c of chunks) {
+    const marks: LogMarks = [[0, c.at.getTime()], ...(c.marks ?? [])];
+    let m = 0;
+    let start = 0;
+    while (start < c.text.length) {
+      while (m + 1 < marks.length && marks[m + 1][0] <= start) m++;
+      const nl = c.text.indexOf('\n', start);
+      const end = nl === -1 ? c.text.length : nl;
+      const piece = c.text.slice(start, end);
+      if (open && open.stream === c.stream) open.text += piece;
+      else {
+        if (open) out.push(open);
+        open = { at: new Date(marks[m][1]), stream: c.stream, text: piece };
+      }
+      if (nl === -1) break;
+      out.push(open);
+      open = null;
+      start = nl + 1;
+    }
+  }
+  if (open) out.push(open);
+  return out;
 }
 
 /** The whole log text of a job's attempt (default the current one); null when the job has no

@@ -2,7 +2,7 @@
 // in ONE transaction and folded first into a handful of set-based statements (one per table),
 // so the cost of a batch hardly depends on how many events it holds.
 import { FINAL_JOB_STATUSES, type JobStateChanged, type PipelineStatus, type RunEvent } from '../pipeline/events.js';
-import type { Db } from './db.js';
+import { cleanText, type Db } from './db.js';
 import { patchJobs, upsertAttempts, insertJobs, type AttemptPatch, type JobPatch } from './jobs.js';
 import { appendLogs, type NewLogChunk } from './logs.js';
 import { finishPipelines, insertPipeline, pipelineNumbers, reopenPipelines, takePipelineNumber } from './pipelines.js';
@@ -60,10 +60,13 @@ export function planEvents(events: RunEvent[]): Plan {
         if (e.text.length === 0) break;
         const key = `${e.jobId}\u0000${e.attempt}`;
         const open = openLog.get(key);
-        if (open && open.stream === e.stream && open.text.length + e.text.length <= MAX_CHUNK_CHARS) {
-          open.text += e.text;
+        const text = cleanText(e.text);
+        if (open && open.stream === e.stream && open.text.length + text.length <= MAX_CHUNK_CHARS) {
+          const last = open.marks?.at(-1)?.[1] ?? open.at;
+          if (e.at !== last) (open.marks ??= []).push([open.text.length, e.at]);
+          open.text += text;
         } else {
-          const chunk: NewLogChunk = { jobId: e.jobId, attempt: e.attempt, stream: e.stream, at: e.at, text: e.text };
+          const chunk: NewLogChunk = { jobId: e.jobId, attempt: e.attempt, stream: e.stream, at: e.at, text };
           plan.logs.push(chunk);
           openLog.set(key, chunk);
         }

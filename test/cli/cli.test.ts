@@ -95,6 +95,10 @@ test('run, history, show, logs and play: a pipeline recorded and inspected end t
   assert.equal(logs.code, 0);
   assert.match(logs.stdout, /\$ cat out\/app\.txt\nbuilt/);
   assert.equal(ferry(['logs', '1', 'nope'], repo.dir).code, 64);
+  const timed = ferry(['logs', '1', 'unit', '--timestamps'], repo.dir).stdout.trim().split('\n');
+  assert.ok(timed.length >= 3);
+  for (const line of timed) assert.match(line, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [OES] /, line);
+  assert.ok(timed.some((l) => / O built$/.test(l)));
 
   const play = ferry(['play', 'package', '--pipeline', '1'], repo.dir);
   assert.equal(play.code, 0, play.out);

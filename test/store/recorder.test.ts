@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { getJob, listAttempts, findJob } from '../../src/store/jobs.js';
-import { getJobLog, getLogChunks } from '../../src/store/logs.js';
+import { getJobLog, getLogChunks, timedLines } from '../../src/store/logs.js';
 import { openDb } from '../../src/store/open.js';
 import {
   getPipeline,
@@ -235,3 +235,31 @@ test('projectName', () => {
 });
 
 void getJob;
+
+forEachDb('coalesced log output keeps the time of every line', async (ctx) => {
+  const f = runFixture('/src/timed');
+  const rec = new RunRecorder(ctx.db);
+  const started = f.events.find((e) => e.type === 'pipeline.started')!;
+  const jobId = (started as { jobs: { jobId: string }[] }).jobs[0].jobId;
+  const pipelineId = started.pipelineId;
+  const log = (at: number, text: string, stream: 'stdout' | 'stderr' = 'stdout') => ({ type: 'job.log' as const, at, pipelineId, jobId, attempt: 1, stream, text });
+  const t0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+  await rec.apply([
+    started,
+    { type: 'job.state', at: t0, pipelineId, jobId, status: 'running', attempt: 1 },
+    log(t0 + 1, 'first line\nsec'),
+    log(t0 + 500, 'ond line\nthird line\n'),
+    log(t0 + 900, 'oops\n', 'stderr'),
+    log(t0 + 1500, 'last\n'),
+  ]);
+  const chunks = await getLogChunks(ctx.db, jobId, { attempt: 1 });
+  assert.equal(chunks.length, 3, 'stdout pieces in a row are one row');
+  const lines = timedLines(chunks).map((l) => [l.at.getTime() - t0, l.stream, l.text]);
+  assert.deepEqual(lines, [
+    [1, 'stdout', 'first line'],
+    [1, 'stdout', 'second line'],
+    [500, 'stdout', 'third line'],
+    [900, 'stderr', 'oops'],
+    [1500, 'stdout', 'last'],
+  ]);
+});

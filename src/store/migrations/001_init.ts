@@ -71,7 +71,10 @@ CREATE TABLE job_logs (
   attempt integer NOT NULL,
   stream  text NOT NULL,
   at      timestamptz NOT NULL,
-  text    text NOT NULL
+  text    text NOT NULL,
+  -- consecutive output is stored as one row: [[offset in text, epoch ms], ...] keeps when each
+  -- later piece arrived (the first piece's time is \`at\`), so every line keeps its timestamp
+  marks   jsonb
 );
 CREATE INDEX job_logs_job ON job_logs (job_id, attempt, seq);
 
