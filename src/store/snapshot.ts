@@ -1,26 +1,18 @@
 // A PGlite data folder made once (initdb + all migrations) and dumped as a gzip tarball, so a
 // new store starts by unpacking it (~1 s) instead of running initdb in WASM (3-5 s).
 // Built at install time by scripts/build-snapshot.mjs into <package root>/dist/.
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../package-root.js';
 import { migrate } from './migrate.js';
-import type { Migration } from './migrations/index.js';
+import { digestsMatch, migrationDigests, type Migration } from './migrations/index.js';
 import { PgliteDb } from './pglite.js';
 
 export const SNAPSHOT_FILE = 'pglite-snapshot.tar.gz';
 
-/** <package root>/dist/pglite-snapshot.tar.gz, the package root being the nearest folder above
- * this module with a package.json (works from src/store/ and from dist/src/store/). */
+/** <package root>/dist/pglite-snapshot.tar.gz */
 export function defaultSnapshotPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, 'dist', SNAPSHOT_FILE);
-    const up = dirname(dir);
-    if (up === dir) return join(dirname(fileURLToPath(import.meta.url)), SNAPSHOT_FILE);
-    dir = up;
-  }
+  return join(packageRoot(), 'dist', SNAPSHOT_FILE);
 }
 
 export interface SnapshotInfo {
@@ -37,6 +29,8 @@ export async function buildSnapshot(path: string = defaultSnapshotPath(), opts: 
   const db = await PgliteDb.open(undefined);
   try {
     const { version } = await migrate(db, opts.migrations);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(`${path}.migrations`, migrationDigests(opts.migrations));
     const dump = await db.pg.dumpDataDir('gzip');
     const bytes = new Uint8Array(await dump.arrayBuffer());
     await mkdir(dirname(path), { recursive: true });
@@ -49,8 +43,11 @@ export async function buildSnapshot(path: string = defaultSnapshotPath(), opts: 
   }
 }
 
-/** The snapshot as a Blob for PGlite's loadDataDir, or null when there is no such file. */
+/** The snapshot as a Blob for PGlite's loadDataDir, or null when there is no such file or it
+ * was built from other migrations than these. */
 export async function readSnapshot(path: string): Promise<Blob | null> {
+  const built = await readFile(`${path}.migrations`, 'utf8').catch(() => null);
+  if (built !== null && !digestsMatch(built)) return null;
   try {
     return new Blob([await readFile(path)]);
   } catch (err) {

@@ -84,3 +84,21 @@ test('the default snapshot lives in <package root>/dist', () => {
   assert.match(defaultSnapshotPath(), /[\\/]dist[\\/]pglite-snapshot\.tar\.gz$/);
   assert.ok(!defaultSnapshotPath().includes(`${join('dist', 'src')}`));
 });
+
+test('a snapshot built from an edited migration is not used', { timeout: 120_000 }, async () => {
+  const dir = await tempHome();
+  try {
+    const file = join(dir, 'edited.tar.gz');
+    await buildSnapshot(file, { migrations: [{ version: 1, name: 'init', sql: 'CREATE TABLE not_the_real_schema (id int);' }] });
+    let info: OpenInfo | undefined;
+    const db = await openDb({ home: join(dir, 'home'), snapshot: file, onOpened: (i) => (info = i) });
+    try {
+      assert.equal(info?.how, 'initdb');
+      assert.deepEqual(await db.query("SELECT to_regclass('not_the_real_schema') AS t"), [{ t: null }]);
+    } finally {
+      await db.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

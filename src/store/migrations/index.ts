@@ -1,6 +1,7 @@
 // The schema's history, in order. To change the schema add NNN_name.ts exporting `sql` and list
 // it here; never edit a migration that has shipped. (Migrations are TS string modules rather
 // than .sql files so that tsc carries them into dist/ and no file lookup is needed at run time.)
+import { createHash } from 'node:crypto';
 import { sql as m001 } from './001_init.js';
 
 export interface Migration {
@@ -12,3 +13,16 @@ export interface Migration {
 export const migrations: readonly Migration[] = [{ version: 1, name: 'init', sql: m001 }];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;
+
+/** One line per migration, `version sha256`: what a snapshot was built from. */
+export function migrationDigests(list: readonly Migration[] = migrations): string {
+  return list.map((m) => `${m.version} ${createHash('sha256').update(m.sql).digest('hex')}\n`).join('');
+}
+
+/** True when every migration in `digests` is, to the byte, one of ours: a snapshot built with an
+ * older list is fine (newer migrations are applied after it), one with an edited migration
+ * (during development) is not. */
+export function digestsMatch(digests: string): boolean {
+  const ours = new Set(migrationDigests().split('\n'));
+  return digests.split('\n').every((line) => line === '' || ours.has(line));
+}
