@@ -42,6 +42,8 @@ export interface LogLine {
 
 export interface PipelineModel {
   id: string;
+  /** How people name it: `#12` once numbered, else the start of its id. */
+  label: string;
   branch: string | null;
   tag: string | null;
   sha: string;
@@ -82,6 +84,7 @@ export class RunModel {
       case 'pipeline.started': {
         this.pipeline = {
           id: e.pipelineId,
+          label: e.number !== undefined ? `#${e.number}` : e.pipelineId.slice(0, 8),
           branch: e.branch,
           tag: e.tag,
           sha: e.sha,
@@ -147,7 +150,7 @@ export class RunModel {
         const lines: LogLine[] = [];
         for (const job of this.jobs.values()) lines.push(...this.flush(job, e.at));
         if (!this.pipeline) {
-          this.pipeline = { id: e.pipelineId, branch: null, tag: null, sha: '', startedAt: e.at, status: e.status };
+          this.pipeline = { id: e.pipelineId, label: e.pipelineId.slice(0, 8), branch: null, tag: null, sha: '', startedAt: e.at, status: e.status };
         }
         this.pipeline.status = e.status;
         this.pipeline.finishedAt = e.at;

@@ -47,7 +47,7 @@ export class PlainView implements RunView {
         const n = e.jobs.length;
         this.write(
           e.at,
-          `${this.p.cyan('▶')} pipeline ${e.number !== undefined ? `#${e.number}` : e.pipelineId.slice(0, 8)} started on ${ref} @ ${shortSha(e.sha)}: ` +
+          `${this.p.cyan('▶')} pipeline ${this.model.pipeline?.label ?? e.pipelineId.slice(0, 8)} started on ${ref} @ ${shortSha(e.sha)}: ` +
             `${n} job${n === 1 ? '' : 's'}${stages.length ? ` in ${stages.join(' → ')}` : ''}`,
         );
         break;

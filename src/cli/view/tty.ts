@@ -172,7 +172,7 @@ export class TtyView implements RunView {
       const ref = pipe.tag ?? pipe.branch ?? 'detached';
       const elapsed = formatDuration((pipe.finishedAt ?? now) - pipe.startedAt);
       const finished = jobs.filter((j) => FINAL_JOB_STATUSES.has(j.status)).length;
-      const text = `pipeline ${pipe.id.slice(0, 8)} on ${ref} @ ${shortSha(pipe.sha)} · ${elapsed} · ${finished}/${jobs.length} jobs done`;
+      const text = `pipeline ${pipe.label} on ${ref} @ ${shortSha(pipe.sha)} · ${elapsed} · ${finished}/${jobs.length} jobs done`;
       return `${mark.icon} ${p.bold(truncate(text, width - 2))}`;
     };
 
