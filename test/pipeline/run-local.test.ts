@@ -339,3 +339,26 @@ use:
   await runPipeline(repo, { home });
   assert.deepEqual(readdirSync(dir), [], 'pruned by the next run');
 });
+
+test('cache policy: pull never saves, push never restores', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'ferry-home-'));
+  const repo = repoWith(`
+stages: [one, two]
+seed:
+  stage: one
+  cache: { key: shared, paths: [c/], policy: push }
+  script: [test ! -e c/v, mkdir -p c, echo seeded > c/v]
+reader:
+  stage: two
+  cache: { key: shared, paths: [c/], policy: pull }
+  script: [cat c/v, echo changed > c/v]
+`);
+  const first = await runPipeline(repo, { home });
+  assert.equal(first.status, 'success', first.log('seed') + first.log('reader'));
+  assert.doesNotMatch(first.log('seed'), /Restored cache/);
+  assert.match(first.log('reader'), /seeded/);
+  assert.doesNotMatch(first.log('reader'), /Saved cache/);
+  // The second pipeline still sees what `seed` pushed, not the reader's change.
+  const second = await runPipeline(repo, { home, concurrency: 1 });
+  assert.match(second.log('reader'), /seeded/);
+});
