@@ -75,7 +75,8 @@ const fmt = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(
 async function waitIngested(home) {
   const t0 = Date.now();
   for (;;) {
-    const pending = readdirSync(join(home, 'journal')).length + (existsSync(join(home, 'db.lock')) ? 1 : 0);
+    const ingesting = spawnSync('pgrep', ['-f', `ingest --home ${home}`]).status === 0;
+    const pending = readdirSync(join(home, 'journal')).length + (existsSync(join(home, 'db.lock')) || ingesting ? 1 : 0);
     if (pending === 0) return Date.now() - t0;
     if (Date.now() - t0 > 120_000) throw new Error(`journal of ${home} not ingested after 120 s`);
     await new Promise((r) => setTimeout(r, 10));

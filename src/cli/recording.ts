@@ -3,6 +3,7 @@
 // after the run, or, with DATABASE_URL, into PostgreSQL right when the run ends (cheap there).
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { RunEvent } from '../pipeline/events.js';
 import { ingestJournals, JournalWriter, journalDir } from '../store/journal.js';
@@ -70,5 +71,13 @@ export function startBackgroundIngest(home: string): void {
     stdio: 'ignore',
   });
   child.on('error', () => undefined);
+  // Background work: it must not slow down the next `ferry run` someone starts right away.
+  if (child.pid !== undefined) {
+    try {
+      setPriority(child.pid, 15);
+    } catch {
+      // Not allowed here: it then runs at normal priority, which is only slower for others.
+    }
+  }
   child.unref();
 }

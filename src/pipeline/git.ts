@@ -37,7 +37,11 @@ export class NotARepositoryError extends Error {
  * before its first job starts). The default branch comes from origin's HEAD file when there is
  * one, read directly.
  */
-export async function commitInfo(dir: string, rev = 'HEAD'): Promise<CommitInfo> {
+/**
+ * @param alongside started as soon as the commit is resolved, in parallel with reading its log
+ *   (each git call is a process start on the path a user waits on).
+ */
+export async function commitInfo(dir: string, rev = 'HEAD', alongside?: (top: string, sha: string) => Promise<unknown>): Promise<CommitInfo> {
   let top: string, symbolic: string, sha: string;
   try {
     [top, sha, symbolic] = (await git(dir, ['rev-parse', '--show-toplevel', `${rev}^{commit}`, '--abbrev-ref', rev])).split('\n');
@@ -45,7 +49,9 @@ export async function commitInfo(dir: string, rev = 'HEAD'): Promise<CommitInfo>
     throw new NotARepositoryError(dir);
   }
   top = top.trim();
-  const log = await git(dir, ['log', '-1', '--format=%an%x00%ae%x00%cI%x00%D%x00%B', sha.trim(), '--']);
+  sha = sha.trim();
+  // `alongside`: more reading of the same commit (its ferry.yml) while the log is read.
+  const [log] = await Promise.all([git(dir, ['log', '-1', '--format=%an%x00%ae%x00%cI%x00%D%x00%B', sha, '--']), alongside?.(top, sha)]);
   const [authorName, authorEmail, timestamp, decorations, ...rest] = log.split('\0');
   // %D: "HEAD -> main, tag: v1.2, origin/main": tags pointing at the commit, without another call.
   const tags = decorations
@@ -57,7 +63,7 @@ export async function commitInfo(dir: string, rev = 'HEAD'): Promise<CommitInfo>
   const originHead = await readFile(join(top, '.git', 'refs', 'remotes', 'origin', 'HEAD'), 'utf8').catch(() => '');
   return {
     repoRoot: top,
-    sha: sha.trim(),
+    sha,
     branch,
     // Like GitLab, a branch pipeline is not a tag pipeline even when the commit is tagged:
     // `ferry run --rev v1.2` runs the tag's pipeline.

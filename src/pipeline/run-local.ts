@@ -64,20 +64,21 @@ export async function resolveHome(repoRoot: string, home?: string): Promise<stri
 }
 
 /** Reads ferry.yml as the commit has it (or as the working tree has it, for --dirty). */
-async function readPipelineFile(commit: CommitInfo, file: string, dirty: boolean): Promise<string> {
-  if (dirty) return readFile(join(commit.repoRoot, file), 'utf8');
+async function readPipelineFile(repoRoot: string, sha: string, file: string, dirty: boolean): Promise<string> {
   try {
-    return await git(commit.repoRoot, ['show', `${commit.sha}:${file}`]);
+    return dirty ? await readFile(join(repoRoot, file), 'utf8') : await git(repoRoot, ['show', `${sha}:${file}`]);
   } catch {
-    const inTree = await readFile(join(commit.repoRoot, file), 'utf8').then(
-      () => true,
-      () => false,
-    );
+    const inTree =
+      !dirty &&
+      (await readFile(join(repoRoot, file), 'utf8').then(
+        () => true,
+        () => false,
+      ));
     throw new ConfigError([
       {
         pos: { file, line: 1, col: 1 },
         code: 'no-file',
-        message: inTree ? `${file} is not committed at ${commit.sha.slice(0, 8)}` : `no ${file} at the root of ${commit.repoRoot}`,
+        message: inTree ? `${file} is not committed at ${sha.slice(0, 8)}` : `no ${file} at the root of ${repoRoot}`,
         hint: inTree ? 'commit it, or run with --dirty to use the working tree' : 'write one (see docs/ferry-yml.md), or `ferry init` to generate one',
       },
     ]);
@@ -102,9 +103,13 @@ function selectJobs(p: Plan, names: string[]): Plan {
 
 /** Loads and plans; throws ConfigError, PlanError or NoPipelineError before anything runs. */
 export async function prepareLocalRun(opts: LocalRunOptions): Promise<LocalRunContext> {
-  const commit = await commitInfo(opts.dir, opts.rev ?? 'HEAD');
   const file = opts.file ?? 'ferry.yml';
-  const configText = await readPipelineFile(commit, file, !!opts.dirty);
+  let text: Promise<string> | undefined;
+  const commit = await commitInfo(opts.dir, opts.rev ?? 'HEAD', async (repoRoot, sha) => {
+    text = readPipelineFile(repoRoot, sha, file, !!opts.dirty);
+    await text.catch(() => undefined);
+  });
+  const configText = await text!;
   const { config, issues } = parseConfig(configText, file);
   if (!config) throw new ConfigError(issues);
   const pipelineId = randomUUID();

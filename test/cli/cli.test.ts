@@ -193,3 +193,18 @@ test('recorded on PostgreSQL when DATABASE_URL is set', { skip: !process.env.FER
     await admin.end();
   }
 });
+
+test('a repository without ferry.yml, or with it uncommitted, gets a clear error (exit 2)', () => {
+  const repo = makeRepo({ 'README.md': 'hi' });
+  const none = ferry(['run'], repo.dir);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /no ferry\.yml at the root/);
+  assert.equal(ferry(['run', '--dirty'], repo.dir).code, 2);
+  repo.write('ferry.yml', 'a:\n  script: echo from-the-working-tree\n');
+  const uncommitted = ferry(['run'], repo.dir);
+  assert.equal(uncommitted.code, 2);
+  assert.match(uncommitted.stderr, /not committed.*--dirty/s);
+  const dirty = ferry(['run', '--dirty'], repo.dir);
+  assert.equal(dirty.code, 0, dirty.out);
+  assert.match(dirty.stdout, /from-the-working-tree/);
+});
