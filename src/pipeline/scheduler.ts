@@ -3,21 +3,12 @@
 // canceled by the same rules GitLab uses. The scheduler knows nothing about how a job runs
 // (runJob is given) nor who listens (events go to the bus).
 import type { EventBus } from '../events/bus.js';
-import type { FailureReason, JobStatus, PipelineStatus, RunEvent } from './events.js';
+import type { FailureReason, PipelineStatus, RunEvent } from './events.js';
 import { FINAL_JOB_STATUSES } from './events.js';
 import type { PlannedJob, Plan } from './plan.js';
+import { decideJob, isAllowedFailure, settledPipelineStatus, shouldRetry, type AttemptOutcome, type Decision, type JobState } from './rules.js';
 
-export interface AttemptOutcome {
-  status: 'success' | 'failed' | 'canceled';
-  exitCode: number | null;
-  reason?: FailureReason;
-}
-
-export interface JobState {
-  status: JobStatus;
-  attempt: number;
-  allowedFailure: boolean;
-}
+export type { AttemptOutcome, JobState } from './rules.js';
 
 export interface SchedulerOptions {
   pipelineId: string;
@@ -30,20 +21,6 @@ export interface SchedulerOptions {
   /** Manual jobs to run rather than wait on. */
   play?: Set<string>;
   now?: () => number;
-}
-
-export function isAllowedFailure(job: PlannedJob, exitCode: number | null): boolean {
-  const af = job.allowFailure;
-  if (typeof af === 'boolean') return af;
-  return exitCode !== null && af.exitCodes.includes(exitCode);
-}
-
-export function shouldRetry(job: PlannedJob, attempt: number, outcome: AttemptOutcome): boolean {
-  if (outcome.status !== 'failed' || attempt > job.retry.max) return false;
-  const reason = outcome.reason ?? 'unknown_failure';
-  if (!job.retry.when.includes('always') && !(job.retry.when as string[]).includes(reason)) return false;
-  if (job.retry.exitCodes.length > 0 && (outcome.exitCode === null || !job.retry.exitCodes.includes(outcome.exitCode))) return false;
-  return true;
 }
 
 export class Scheduler {
@@ -105,37 +82,8 @@ export class Scheduler {
     });
   }
 
-  /** What a job waiting in `created` should do now, or null to keep waiting. */
-  private decide(job: PlannedJob): 'run' | 'skip' | 'manual' | null {
-    let failed = false;
-    let blocked = false;
-    for (const need of job.needs) {
-      const dep = this.states.get(need.jobId);
-      if (!dep) continue; // Left out of the pipeline by rules and optional.
-      const depJob = this.byId.get(need.jobId)!;
-      if (dep.status === 'manual') {
-        // Stage order treats an optional manual job as done; an explicit need waits for it.
-        if (job.stageOrdered && isAllowedFailure(depJob, null)) continue;
-        return null;
-      }
-      if (!FINAL_JOB_STATUSES.has(dep.status)) return null;
-      if (dep.status === 'failed' && !dep.allowedFailure) failed = true;
-      if (dep.status === 'canceled') failed = true;
-      if (!job.stageOrdered && dep.status === 'skipped') blocked = true;
-    }
-    switch (job.when) {
-      case 'on_success':
-        return failed || blocked ? 'skip' : 'run';
-      case 'on_failure':
-        return failed ? 'run' : 'skip';
-      case 'always':
-        return 'run';
-      case 'manual':
-        if (failed || blocked) return 'skip';
-        return this.opts.play?.has(job.id) ? 'run' : 'manual';
-      default:
-        return 'skip';
-    }
+  private decide(job: PlannedJob): Decision {
+    return decideJob(job, (id) => this.states.get(id), (id) => this.byId.get(id), this.opts.play?.has(job.id));
   }
 
   private pump(): void {
@@ -203,15 +151,6 @@ export class Scheduler {
   }
 
   private pipelineStatus(): PipelineStatus {
-    let waiting = false;
-    let failed = false;
-    for (const job of this.opts.plan.jobs) {
-      const s = this.states.get(job.id)!;
-      if (s.status === 'failed' && !s.allowedFailure) failed = true;
-      if (s.status === 'created' || (s.status === 'manual' && !isAllowedFailure(job, null))) waiting = true;
-    }
-    if (failed) return 'failed';
-    if (waiting) return 'manual';
-    return 'success';
+    return settledPipelineStatus(this.opts.plan.jobs, (id) => this.states.get(id)!);
   }
 }
