@@ -3,6 +3,7 @@
 // than .sql files so that tsc carries them into dist/ and no file lookup is needed at run time.)
 import { createHash } from 'node:crypto';
 import { sql as m001 } from './001_init.js';
+import { sql as m002 } from './002_queue.js';
 
 export interface Migration {
   version: number;
@@ -10,7 +11,10 @@ export interface Migration {
   sql: string;
 }
 
-export const migrations: readonly Migration[] = [{ version: 1, name: 'init', sql: m001 }];
+export const migrations: readonly Migration[] = [
+  { version: 1, name: 'init', sql: m001 },
+  { version: 2, name: 'queue', sql: m002 },
+];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;
 
