@@ -15,6 +15,7 @@ import { registerLogs } from './logs.js';
 import { registerPlay } from './play.js';
 import { registerDemo } from './demo.js';
 import { registerIngest } from './ingest.js';
+import { registerRunner, registerServer } from './server.js';
 import { version } from './version.js';
 
 const program = new Command('ferry')
@@ -46,6 +47,8 @@ registerLogs(program);
 registerPlay(program);
 registerDemo(program);
 registerIngest(program);
+registerServer(program);
+registerRunner(program);
 
 function fail(message: string, code: number): never {
   process.stderr.write(message.endsWith('\n') ? message : `${message}\n`);

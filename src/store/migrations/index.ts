@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { sql as m001 } from './001_init.js';
 import { sql as m002 } from './002_queue.js';
+import { sql as m003 } from './003_server.js';
 
 export interface Migration {
   version: number;
@@ -14,6 +15,7 @@ export interface Migration {
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'init', sql: m001 },
   { version: 2, name: 'queue', sql: m002 },
+  { version: 3, name: 'server', sql: m003 },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

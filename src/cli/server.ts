@@ -1,0 +1,142 @@
+// `ferry server` and the commands that manage it: runners, projects, manual pipelines.
+import type { Command } from 'commander';
+import { homedir, availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { api, addClientOptions, type ClientOptions } from './client.js';
+import { CliError, EXIT } from './exit-codes.js';
+import { parseVars, positiveInt } from './options.js';
+import { renderTable } from './history.js';
+
+function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value) ?? /^()()(\d+)$/.exec(value);
+  if (!m) throw new CliError(`--listen takes HOST:PORT (e.g. 127.0.0.1:7700), not \`${value}\``, EXIT.USAGE);
+  const port = Number(m[3]);
+  if (port > 65535) throw new CliError(`port ${port} is out of range`, EXIT.USAGE);
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+export function registerServer(program: Command): void {
+  program
+    .command('server')
+    .description('Run the Ferry server: HTTP API, job queue, and an in-process runner.')
+    .option('--listen <host:port>', 'where to listen (keep 127.0.0.1 unless a proxy with TLS is in front)', '127.0.0.1:7700')
+    .option('--home <dir>', 'where the embedded store, artifacts and caches live (env FERRY_HOME)', process.env.FERRY_HOME ?? join(homedir(), '.ferry'))
+    .option('--no-runner', 'do not run jobs in this process (only remote runners)')
+    .option('-j, --runner-concurrency <n>', 'jobs the in-process runner runs at once', positiveInt, availableParallelism())
+    .option('--log-requests', 'log every HTTP request (JSON lines on stdout)')
+    .option('--lease <seconds>', 'how long a runner that stopped heart-beating keeps its job', positiveInt, 30)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ferry server                              embedded store under ~/.ferry, http://127.0.0.1:7700
+  DATABASE_URL=postgres://… ferry server    PostgreSQL; start several for more capacity
+  ferry server --no-runner --listen 127.0.0.1:8080
+
+The first start prints an admin API token, once. Use it as FERRY_TOKEN.`,
+    )
+    .action(async (opts: { listen: string; home: string; runner: boolean; runnerConcurrency: number; logRequests?: boolean; lease: number }) => {
+      const { host, port } = parseListen(opts.listen);
+      // Loaded here: fastify and the server's modules are not for every command's start-up.
+      const { startServer } = await import('../server/server.js');
+      const server = await startServer({ home: opts.home, databaseUrl: process.env.DATABASE_URL, host, port, runner: opts.runner, runnerConcurrency: opts.runnerConcurrency, logger: !!opts.logRequests, leaseMs: opts.lease * 1000 });
+      process.stderr.write(`Ferry server on ${server.url} (store: ${process.env.DATABASE_URL ? 'PostgreSQL' : join(opts.home, 'db')}; in-process runner: ${opts.runner ? `${opts.runnerConcurrency} at once` : 'off'})\n`);
+      if (server.adminToken) {
+        process.stderr.write(`\nFirst start: an admin API token was created. It is shown only now; keep it safe:\n\n  export FERRY_TOKEN=${server.adminToken}\n\n`);
+      }
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      process.stderr.write('ferry server: stopping…\n');
+      await server.close();
+    });
+
+  addClientOptions(
+    program
+      .command('runners')
+      .description('List the runners of a server, or register one (`ferry runners add NAME`).')
+      .argument('[action]', '"add" to register a runner')
+      .argument('[name]', 'the new runner\'s name')
+      .option('--tags <tags>', 'with add: comma-separated tags', (v: string) => v.split(',').map((t) => t.trim()).filter(Boolean), [] as string[])
+      .addHelpText('after', '\nExamples:\n  ferry runners\n  ferry runners add build-box-1 --tags linux,docker   prints the runner token, once'),
+  ).action(async (action: string | undefined, name: string | undefined, opts: ClientOptions & { tags: string[] }) => {
+    if (action === 'add') {
+      if (!name) throw new CliError('ferry runners add needs a name', EXIT.USAGE);
+      const r = await api<{ id: string; token: string }>(opts, 'POST', '/api/runners', { name, tags: opts.tags });
+      process.stdout.write(`Runner ${name} (${r.id}) registered. Its token, shown only now:\n\n  ferry runner --server ${opts.server} --token ${r.token}\n`);
+      return;
+    }
+    if (action) throw new CliError(`unknown action \`${action}\` (use: ferry runners, ferry runners add NAME)`, EXIT.USAGE);
+    const rows = await api<{ id: string; name: string; tags: string[]; lastSeenAt: string | null; info: { hostname?: string } }>(opts, 'GET', '/api/runners');
+    const list = rows as unknown as { id: string; name: string; tags: string[]; lastSeenAt: string | null; info: { hostname?: string } }[];
+    const state = (seen: string | null) => (seen && Date.now() - Date.parse(seen) < 60_000 ? 'online' : seen ? `last seen ${seen.replace('T', ' ').slice(0, 19)}` : 'never seen');
+    process.stdout.write(renderTable(['ID', 'NAME', 'TAGS', 'HOST', 'STATE'], list.map((r) => [r.id, r.name, r.tags.join(',') || '-', r.info?.hostname ?? '-', state(r.lastSeenAt)])));
+  });
+
+  addClientOptions(
+    program
+      .command('project')
+      .description('Projects of a server: `ferry project add PATH-OR-URL`, `ferry project list`.')
+      .argument('<action>', 'add | list')
+      .argument('[path]', 'with add: a repository path on the server, or a URL it can clone')
+      .addHelpText('after', '\nExamples:\n  ferry project add /srv/git/shop\n  ferry project add https://git.example.com/team/shop.git\n  ferry project list'),
+  ).action(async (action: string, path: string | undefined, opts: ClientOptions) => {
+    if (action === 'add') {
+      if (!path) throw new CliError('ferry project add needs a path or URL', EXIT.USAGE);
+      const p = await api<{ id: number; name: string }>(opts, 'POST', '/api/projects', { path });
+      process.stdout.write(`Project ${p.name} is #${p.id}. Start a pipeline: ferry trigger ${p.id}\n`);
+    } else if (action === 'list') {
+      const rows = await api<{ id: number; name: string; path: string }[]>(opts, 'GET', '/api/projects');
+      process.stdout.write(renderTable(['ID', 'NAME', 'PATH'], rows.map((r) => [String(r.id), r.name, r.path])));
+    } else throw new CliError(`unknown action \`${action}\` (use add or list)`, EXIT.USAGE);
+  });
+
+  addClientOptions(
+    program
+      .command('trigger')
+      .description('Start a pipeline of a server project by hand, with variables.')
+      .argument('<project>', 'project id (see ferry project list)')
+      .option('--ref <ref>', 'branch, tag or commit (default: the repository HEAD)')
+      .option('-v, --var <KEY=VALUE>', 'a variable (repeatable)', parseVars, {})
+      .addHelpText('after', '\nExamples:\n  ferry trigger 1\n  ferry trigger 1 --ref release-2.3 -v DEPLOY=canary'),
+  ).action(async (project: string, opts: ClientOptions & { ref?: string; var: Record<string, string> }) => {
+    const r = await api<{ pipelineId: string; number: number }>(opts, 'POST', `/api/projects/${encodeURIComponent(project)}/pipelines`, { ref: opts.ref, variables: opts.var });
+    process.stdout.write(`Pipeline #${r.number} started (${r.pipelineId}).\n`);
+  });
+}
+
+export function registerRunner(program: Command): void {
+  program
+    .command('runner')
+    .description('Run jobs for a Ferry server on this machine.')
+    .requiredOption('--server <url>', 'the Ferry server', process.env.FERRY_SERVER)
+    .requiredOption('--token <token>', 'the runner token (from `ferry runners add`; env FERRY_RUNNER_TOKEN)', process.env.FERRY_RUNNER_TOKEN)
+    .option('--tags <tags>', 'comma-separated tags: jobs are taken when all their tags are here', (v: string) => v.split(',').map((t) => t.trim()).filter(Boolean))
+    .option('-j, --concurrency <n>', 'jobs at once', positiveInt, availableParallelism())
+    .option('--work-dir <dir>', 'where job workspaces are made', join(homedir(), '.ferry-runner'))
+    .addHelpText('after', '\nExamples:\n  ferry runner --server http://ci.internal:7700 --token fryr_… --tags linux,docker -j 4')
+    .action(async (opts: { server: string; token: string; tags?: string[]; concurrency: number; workDir: string }) => {
+      const { RunnerAgent, recoverAbandonedJobs } = await import('../runner/agent.js');
+      const { RunnerTransport } = await import('../runner/transport.js');
+      const { version } = await import('./version.js');
+      await recoverAbandonedJobs(opts.workDir);
+      const agent = new RunnerAgent({
+        transport: new RunnerTransport(opts.server, opts.token),
+        concurrency: opts.concurrency,
+        workDir: opts.workDir,
+        tags: opts.tags,
+        version: version(),
+        say: (line) => process.stderr.write(`${line}\n`),
+      });
+      agent.start();
+      process.stderr.write(`ferry runner: taking jobs from ${opts.server} (${opts.concurrency} at once${opts.tags ? `, tags ${opts.tags.join(',')}` : ''})\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      process.stderr.write('ferry runner: stopping; running jobs are canceled…\n');
+      await agent.stop();
+    });
+}

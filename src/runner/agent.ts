@@ -1,0 +1,191 @@
+// The runner: leases jobs from a Ferry server, runs each with the same job code as `ferry run`
+// (src/executor/job.ts), streams its log, heart-beats, and reports the outcome. The server's
+// own in-process runner and `ferry runner` on another machine are this same loop.
+import { hostname } from 'node:os';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { killJobLeftovers } from '../executor/leftovers.js';
+import { join } from 'node:path';
+import { runAttempt } from '../executor/job.js';
+import { ShellExecutor } from '../executor/shell.js';
+import type { Executor } from '../executor/types.js';
+import { jobVariables } from '../pipeline/variables.js';
+import type { JobLeaseWire, LogChunkWire, OutcomeWire } from './protocol.js';
+import { LeaseLostError, type RunnerTransport } from './transport.js';
+
+/** Log chunks are sent at least this often while a job writes. */
+const LOG_FLUSH_MS = 100;
+const LOG_FLUSH_BYTES = 256 * 1024;
+/** How long one lease request may wait on the server for a job. */
+const LEASE_WAIT_MS = 20_000;
+
+export interface AgentOptions {
+  transport: RunnerTransport;
+  concurrency: number;
+  /** Where job workspaces are made (each job's folder is removed when it ends). */
+  workDir: string;
+  executor?: Executor;
+  version?: string;
+  /** Jobs are taken when all their tags are among these. */
+  tags?: string[];
+  /** Where the runner tells what it does (stderr for `ferry runner`). */
+  say?: (line: string) => void;
+}
+
+/**
+ * Stops what jobs of a previous run of this runner left behind (it was killed or crashed) and
+ * removes their folders. Call before start().
+ */
+export async function recoverAbandonedJobs(workDir: string): Promise<number> {
+  let killed = 0;
+  for (const name of await readdir(workDir).catch(() => [] as string[])) {
+    const pidFile = await readFile(join(workDir, name, 'pid'), 'utf8').catch(() => '');
+    const [pid, jobId] = pidFile.trim().split(' ');
+    if (pid && jobId) killed += killJobLeftovers(Number(pid), jobId);
+    await rm(join(workDir, name), { recursive: true, force: true });
+  }
+  return killed;
+}
+
+export class RunnerAgent {
+  private stopped = false;
+  private readonly leasing = new AbortController();
+  private readonly running = new Map<string, AbortController>();
+  private loops: Promise<void>[] = [];
+  private readonly executor: Executor;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.executor = opts.executor ?? new ShellExecutor();
+  }
+
+  start(): void {
+    for (let i = 0; i < this.opts.concurrency; i++) this.loops.push(this.loop());
+  }
+
+  /** Stops taking jobs, cancels the running ones (reported as canceled), and waits for them. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.leasing.abort();
+    for (const ac of this.running.values()) ac.abort();
+    await Promise.all(this.loops);
+  }
+
+  get busy(): number {
+    return this.running.size;
+  }
+
+  private async loop(): Promise<void> {
+    let backoff = 250;
+    while (!this.stopped) {
+      let lease: JobLeaseWire | null;
+      try {
+        lease = await this.opts.transport.lease(
+          { waitMs: LEASE_WAIT_MS, tags: this.opts.tags, info: { hostname: hostname(), version: this.opts.version, concurrency: this.opts.concurrency, executor: this.executor.name } },
+          this.leasing.signal,
+        );
+        backoff = 250;
+      } catch (err) {
+        if (this.stopped) return;
+        this.opts.say?.(`ferry runner: cannot reach the server (${(err as Error).message}); retrying in ${backoff} ms`);
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 10_000);
+        continue;
+      }
+      if (lease) await this.runLeased(lease);
+    }
+  }
+
+  private async runLeased(lease: JobLeaseWire): Promise<void> {
+    const { transport } = this.opts;
+    const { job, jobId, attempt } = lease;
+    const ac = new AbortController();
+    this.running.set(jobId, ac);
+    let lost = false;
+    const dir = join(this.opts.workDir, `${jobId}-${attempt}`);
+    const snapshotDir = join(dir, 'source');
+    const workspaceDir = join(dir, 'workspace');
+
+    // Log chunks are batched and sent in order, one request at a time.
+    let pending: LogChunkWire[] = [];
+    let pendingBytes = 0;
+    let sending = Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const flush = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (pending.length === 0) return sending;
+      const batch = pending;
+      pending = [];
+      pendingBytes = 0;
+      sending = sending.then(() =>
+        transport.logs(jobId, attempt, batch).catch((err) => {
+          if (err instanceof LeaseLostError) {
+            lost = true;
+            ac.abort();
+          }
+        }),
+      );
+      return sending;
+    };
+    const log = (stream: LogChunkWire['stream'], text: string) => {
+      pending.push({ stream, at: Date.now(), text });
+      pendingBytes += text.length;
+      if (pendingBytes >= LOG_FLUSH_BYTES) void flush();
+      else timer ??= setTimeout(() => void flush(), LOG_FLUSH_MS);
+    };
+
+    const beat = setInterval(() => {
+      transport.heartbeat(jobId, attempt).then(
+        (answer) => {
+          if (answer === 'cancel') ac.abort();
+          if (answer === 'lost') {
+            lost = true;
+            ac.abort();
+          }
+        },
+        () => undefined, // A missed beat is retried at the next tick; the lease outlasts a few.
+      );
+    }, lease.heartbeatMs);
+
+    let outcome: OutcomeWire;
+    try {
+      await transport.source(jobId, attempt, snapshotDir);
+      const env: Record<string, string> = {};
+      for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('FERRY_RUNNER_')) env[k] = v;
+      Object.assign(env, lease.variables, job.variables, jobVariables(job, workspaceDir));
+      log('system', `Running on ${hostname()} with the ${this.executor.name} executor\n`);
+      const r = await runAttempt({
+        pipelineId: lease.pipelineId,
+        job,
+        attempt,
+        snapshotDir,
+        workspaceDir,
+        env,
+        executor: this.executor,
+        artifacts: transport.artifactStore(jobId, attempt),
+        cache: transport.cacheStore(),
+        signal: ac.signal,
+        log,
+        // Written beside the workspace, so that after a crash of this runner the next start
+        // can stop what the job left running (see recoverAbandonedJobs).
+        onProcess: (pid) => void writeFile(join(dir, 'pid'), `${pid} ${jobId}\n`).catch(() => undefined),
+        report: (kind, file, report) => {
+          void flush().then(() => transport.report(jobId, attempt, { kind, file, report }).catch(() => undefined));
+        },
+      });
+      outcome = { status: r.status, exitCode: r.exitCode, reason: r.reason };
+    } catch (err) {
+      log('system', `ferry runner: ${(err as Error).message}\n`);
+      outcome = { status: 'failed', exitCode: null, reason: 'runner_system_failure' };
+    } finally {
+      clearInterval(beat);
+    }
+    await flush();
+    if (!lost) {
+      await transport.complete(jobId, attempt, outcome).catch((err) => {
+        if (!(err instanceof LeaseLostError)) this.opts.say?.(`ferry runner: could not report ${job.name}: ${(err as Error).message}`);
+      });
+    }
+    this.running.delete(jobId);
+    await rm(dir, { recursive: true, force: true });
+  }
+}

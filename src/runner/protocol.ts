@@ -1,0 +1,48 @@
+// The runner protocol: what a runner and the server say to each other over HTTP. Shared by the
+// server's routes and the runner's transport, and by nothing else.
+import type { FailureReason } from '../pipeline/events.js';
+import type { PlannedJob } from '../pipeline/plan.js';
+import type { TestReport } from '../reports/types.js';
+
+export interface LeaseRequest {
+  /** How long the server may hold the request open waiting for a job (long poll). */
+  waitMs: number;
+  /** The runner's tags (`ferry runner --tags`): it takes jobs whose tags are all among them. */
+  tags?: string[];
+  /** What the runner tells about itself (shown in `ferry runners`). */
+  info?: { hostname?: string; version?: string; concurrency?: number; executor?: string };
+}
+
+export interface JobLeaseWire {
+  jobId: string;
+  pipelineId: string;
+  /** The fencing token: every later call about this job names it. */
+  attempt: number;
+  job: PlannedJob;
+  /** Pipeline-level variables: predefined ones, trigger variables (and secrets, when allowed). */
+  variables: Record<string, string>;
+  /** Heartbeat at least this often, or the job is taken away. */
+  heartbeatMs: number;
+}
+
+export interface LogChunkWire {
+  stream: 'stdout' | 'stderr' | 'system';
+  at: number;
+  text: string;
+}
+
+export interface OutcomeWire {
+  status: 'success' | 'failed' | 'canceled';
+  exitCode: number | null;
+  reason?: FailureReason;
+}
+
+export interface ReportWire {
+  kind: 'junit';
+  file: string;
+  report: TestReport;
+}
+
+export type HeartbeatWire = { answer: 'ok' | 'cancel' | 'lost' };
+
+export const RUNNER_API = '/api/runner';

@@ -1,0 +1,156 @@
+// The runner's side of the runner protocol over HTTP (Node's fetch; loopback for the server's
+// own in-process runner, the network for remote ones). Artifacts, caches and the commit travel
+// as tar streams made and unpacked by the system's tar.
+import { spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { matchFiles } from '../executor/files.js';
+import type { ArtifactKey, ArtifactStore, CacheStore } from '../executor/types.js';
+import type { HeartbeatWire, JobLeaseWire, LeaseRequest, LogChunkWire, OutcomeWire, ReportWire } from './protocol.js';
+import { RUNNER_API } from './protocol.js';
+
+export class LeaseLostError extends Error {
+  constructor() {
+    super('the server says this runner no longer holds the job');
+    this.name = 'LeaseLostError';
+  }
+}
+
+export class RunnerTransport {
+  constructor(
+    private readonly server: string,
+    private readonly token: string,
+  ) {}
+
+  private url(path: string): string {
+    return `${this.server.replace(/\/+$/, '')}${RUNNER_API}${path}`;
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<{ status: number; body: T | null }> {
+    const res = await fetch(this.url(path), {
+      method,
+      headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
+    });
+    if (res.status === 409) {
+      await res.body?.cancel();
+      throw new LeaseLostError();
+    }
+    if (res.status === 401) throw new Error('the server refused the runner token (401): register the runner again');
+    if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    const text = await res.text();
+    return { status: res.status, body: text ? (JSON.parse(text) as T) : null };
+  }
+
+  async lease(req: LeaseRequest, signal?: AbortSignal): Promise<JobLeaseWire | null> {
+    const r = await this.call<JobLeaseWire>('POST', '/lease', req, signal);
+    return r.status === 204 ? null : r.body;
+  }
+
+  async heartbeat(jobId: string, attempt: number): Promise<HeartbeatWire['answer']> {
+    try {
+      return (await this.call<HeartbeatWire>('POST', `/jobs/${jobId}/heartbeat`, { attempt })).body!.answer;
+    } catch (err) {
+      if (err instanceof LeaseLostError) return 'lost';
+      throw err;
+    }
+  }
+
+  async logs(jobId: string, attempt: number, chunks: LogChunkWire[]): Promise<void> {
+    await this.call('POST', `/jobs/${jobId}/logs`, { attempt, chunks });
+  }
+
+  async report(jobId: string, attempt: number, report: ReportWire): Promise<void> {
+    await this.call('POST', `/jobs/${jobId}/reports`, { attempt, ...report });
+  }
+
+  async complete(jobId: string, attempt: number, outcome: OutcomeWire): Promise<void> {
+    await this.call('POST', `/jobs/${jobId}/complete`, { attempt, outcome });
+  }
+
+  /** Unpacks the commit of the job into `dir`. */
+  async source(jobId: string, attempt: number, dir: string): Promise<void> {
+    const res = await this.fetchRaw('GET', `/jobs/${jobId}/source?attempt=${attempt}`);
+    if (!res.ok || !res.body) throw new Error(`cannot download the source: ${res.status}`);
+    await untar(res.body as WebReadableStream, dir);
+  }
+
+  fetchRaw(method: string, path: string, body?: Readable): Promise<Response> {
+    return fetch(this.url(path), {
+      method,
+      headers: { authorization: `Bearer ${this.token}`, ...(body ? { 'content-type': 'application/x-tar' } : {}) },
+      body: body ? (Readable.toWeb(body) as ReadableStream) : undefined,
+      // Streaming request bodies need half-duplex in Node's fetch.
+      ...(body ? { duplex: 'half' } : {}),
+    } as RequestInit);
+  }
+
+  /** Artifacts of the job's attempt: uploaded for itself, downloaded from the jobs it needs. */
+  artifactStore(jobId: string, attempt: number): ArtifactStore {
+    return {
+      save: async (_key: ArtifactKey, fromDir, paths, exclude, expireInMs) => {
+        const files = await matchFiles(fromDir, paths, exclude);
+        const q = expireInMs === undefined ? '' : `&expireInMs=${expireInMs}`;
+        const res = await this.fetchRaw('PUT', `/jobs/${jobId}/artifacts?attempt=${attempt}${q}`, tar(fromDir, files));
+        if (res.status === 409) throw new LeaseLostError();
+        if (!res.ok) throw new Error(`artifact upload failed: ${res.status} ${await res.text()}`);
+        await res.body?.cancel();
+        return files.length;
+      },
+      restore: async (key, intoDir) => {
+        const res = await this.fetchRaw('GET', `/jobs/${jobId}/artifacts/${key.jobId}?attempt=${attempt}`);
+        if (res.status === 404) {
+          await res.body?.cancel();
+          return false;
+        }
+        if (!res.ok || !res.body) throw new Error(`artifact download failed: ${res.status}`);
+        await untar(res.body as WebReadableStream, intoDir);
+        return true;
+      },
+    };
+  }
+
+  cacheStore(): CacheStore {
+    return {
+      restore: async (key, intoDir) => {
+        const res = await this.fetchRaw('GET', `/cache/${encodeURIComponent(key)}`);
+        if (res.status === 404) {
+          await res.body?.cancel();
+          return false;
+        }
+        if (!res.ok || !res.body) throw new Error(`cache download failed: ${res.status}`);
+        await untar(res.body as WebReadableStream, intoDir);
+        return true;
+      },
+      save: async (key, fromDir, paths) => {
+        const files = await matchFiles(fromDir, paths);
+        const res = await this.fetchRaw('PUT', `/cache/${encodeURIComponent(key)}`, tar(fromDir, files));
+        if (!res.ok) throw new Error(`cache upload failed: ${res.status} ${await res.text()}`);
+        await res.body?.cancel();
+        return files.length;
+      },
+    };
+  }
+}
+
+/** A tar stream of `files` (relative to `dir`); names are passed NUL-separated, never parsed by a shell. */
+function tar(dir: string, files: string[]): Readable {
+  const child = spawn('tar', ['-c', '-f', '-', '-C', dir, '--null', '-T', '-'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  child.stdin.end(files.map((f) => `${f}\0`).join(''));
+  return child.stdout;
+}
+
+async function untar(body: WebReadableStream, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const child = spawn('tar', ['-x', '-f', '-', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar -x failed (${code}): ${err.trim()}`))));
+  });
+  Readable.fromWeb(body).pipe(child.stdin);
+  await done;
+}

@@ -1,0 +1,43 @@
+// Projects: the repositories the server builds.
+import type { FastifyInstance } from 'fastify';
+import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import type { ServerContext } from '../context.js';
+import { findProject, listProjects, type Project } from '../../store/pipelines.js';
+import { projectRepo } from '../trigger.js';
+
+export async function projectById(ctx: ServerContext, id: number): Promise<Project | null> {
+  return (await listProjects(ctx.db)).find((p) => p.id === id) ?? null;
+}
+
+export function projectRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  app.get('/api/projects', { config: { access: 'viewer' }, schema: { summary: 'List projects', tags: ['projects'] } }, async () => listProjects(ctx.db));
+
+  app.post<{ Body: { path: string } }>(
+    '/api/projects',
+    {
+      config: { access: 'admin' },
+      schema: {
+        summary: 'Add a project: a local repository path or a remote repository URL',
+        tags: ['projects'],
+        body: { type: 'object', required: ['path'], additionalProperties: false, properties: { path: { type: 'string', minLength: 1, maxLength: 2048 } } },
+      },
+    },
+    async (req, reply) => {
+      const remote = /^[a-z+]+:\/\/|^[^/]+@[^:]+:/i.test(req.body.path);
+      const path = remote ? req.body.path : resolve(req.body.path);
+      if (!remote && !existsSync(path)) return reply.code(400).send({ error: 'bad_request', message: `no such folder on the server: ${path}` });
+      const existing = await findProject(ctx.db, path);
+      if (existing) return reply.code(200).send(existing);
+      await ctx.db.query('INSERT INTO projects (path, name) VALUES ($1, $2) ON CONFLICT (path) DO NOTHING', [path, path.replace(/[\\/]+$/, '').split(/[\\/:]/).pop()!.replace(/\.git$/, '')]);
+      const project = (await findProject(ctx.db, path))!;
+      try {
+        await projectRepo(ctx, project); // a remote is mirrored now, so a bad URL is said at once
+      } catch (err) {
+        await ctx.db.query('DELETE FROM projects WHERE id = $1', [project.id]);
+        return reply.code(400).send({ error: 'bad_request', message: `cannot read the repository: ${(err as Error).message}` });
+      }
+      return reply.code(201).send(project);
+    },
+  );
+}

@@ -1,0 +1,242 @@
+// The runner protocol, server side: runners lease jobs (long poll), heart-beat, send log
+// chunks and reports, download the commit and the artifacts of needed jobs, upload their own
+// artifacts and caches, and report the outcome. Every call about a job is accepted only from
+// the lease holder of its current attempt.
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, rename, rm, stat, writeFile, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { pipeline as pipe } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import type { RunEvent } from '../../pipeline/events.js';
+import type { JobLeaseWire, LeaseRequest, LogChunkWire, OutcomeWire, ReportWire } from '../../runner/protocol.js';
+import { RUNNER_API } from '../../runner/protocol.js';
+import { getPipeline, listProjects } from '../../store/pipelines.js';
+import { complete, heartbeat, lease } from '../../store/queue.js';
+import { RunRecorder } from '../../store/recorder.js';
+import { publish, type ServerContext } from '../context.js';
+import { projectRepo } from '../trigger.js';
+
+const MAX_WAIT_MS = 30_000;
+const MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024;
+
+/** Several beats per lease, so one lost request never costs a job; at least once a second so a
+ * cancel reaches a running job within about a second. */
+export function heartbeatEvery(leaseMs: number): number {
+  return Math.max(100, Math.min(1000, Math.floor(leaseMs / 6)));
+}
+
+interface Held {
+  pipeline_id: string;
+  attempt: number;
+}
+
+async function holder(ctx: ServerContext, jobId: string, attempt: number, runnerId: string): Promise<Held | null> {
+  const [row] = await ctx.db.query<Held>("SELECT pipeline_id, attempt FROM jobs WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'running'", [jobId, attempt, runnerId]);
+  return row ?? null;
+}
+
+function lost(reply: FastifyReply): FastifyReply {
+  return reply.code(409).send({ error: 'lease_lost', message: 'this runner does not hold this attempt of the job (any more): stop it and report nothing' });
+}
+
+const jobParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } as const;
+const attemptQuery = { type: 'object', required: ['attempt'], properties: { attempt: { type: 'integer', minimum: 1 } } } as const;
+
+export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  // Tarballs are streamed to disk, never parsed or held in memory.
+  app.addContentTypeParser('application/x-tar', (_req, payload, done) => done(null, payload));
+
+  app.post<{ Body: LeaseRequest }>(
+    `${RUNNER_API}/lease`,
+    {
+      config: { access: 'runner' },
+      schema: {
+        summary: 'Take the next job this runner can run, waiting up to waitMs for one (204: none)',
+        tags: ['runner protocol'],
+        body: { type: 'object', required: ['waitMs'], properties: { waitMs: { type: 'integer', minimum: 0, maximum: MAX_WAIT_MS }, tags: { type: 'array', maxItems: 50, items: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } }, info: { type: 'object' } } },
+      },
+    },
+    async (req, reply) => {
+      const runner = req.runner!;
+      if (req.body.info) await ctx.db.query('UPDATE runners SET info = $2::jsonb WHERE id = $1', [runner.id, JSON.stringify(req.body.info)]);
+      if (req.body.tags) {
+        await ctx.db.query('UPDATE runners SET tags = $2::jsonb WHERE id = $1', [runner.id, JSON.stringify(req.body.tags)]);
+        runner.tags = req.body.tags;
+      }
+      const deadline = Date.now() + req.body.waitMs;
+      let gone = false;
+      req.raw.on('close', () => (gone = true));
+      for (;;) {
+        const { lease: l, events } = await lease(ctx.db, { id: runner.id, tags: runner.tags, leaseMs: ctx.leaseMs });
+        if (l) {
+          // Had the runner hung up meanwhile, it never heart-beats: the reaper requeues the job.
+          publish(ctx, events);
+          const p = await getPipeline(ctx.db, { id: l.pipelineId });
+          const body: JobLeaseWire = { jobId: l.jobId, pipelineId: l.pipelineId, attempt: l.attempt, job: l.job, variables: p?.variables ?? {}, heartbeatMs: heartbeatEvery(ctx.leaseMs) };
+          return body;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0 || gone) return reply.code(204).send();
+        // Woken by a job queued on this replica, or after a second at most (another replica
+        // may have queued it).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, Math.min(left, 1000));
+          const off = ctx.bus.subscribe((e) => {
+            if (e.type === 'job.state' && e.status === 'pending') done();
+          });
+          function done() {
+            clearTimeout(timer);
+            off();
+            resolve();
+          }
+        });
+      }
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { attempt: number } }>(
+    `${RUNNER_API}/jobs/:id/heartbeat`,
+    { config: { access: 'runner' }, schema: { summary: "Extend the job's lease; answers ok, cancel (stop the job) or lost", tags: ['runner protocol'], params: jobParams, body: attemptQuery } },
+    async (req) => ({ answer: await heartbeat(ctx.db, { jobId: req.params.id, attempt: req.body.attempt, runnerId: req.runner!.id, leaseMs: ctx.leaseMs }) }),
+  );
+
+  app.post<{ Params: { id: string }; Body: { attempt: number; chunks: LogChunkWire[] } }>(
+    `${RUNNER_API}/jobs/:id/logs`,
+    {
+      config: { access: 'runner' },
+      schema: {
+        summary: 'Append log chunks of the running attempt',
+        tags: ['runner protocol'],
+        params: jobParams,
+        body: {
+          type: 'object',
+          required: ['attempt', 'chunks'],
+          properties: {
+            attempt: { type: 'integer', minimum: 1 },
+            chunks: { type: 'array', maxItems: 10_000, items: { type: 'object', required: ['stream', 'at', 'text'], properties: { stream: { enum: ['stdout', 'stderr', 'system'] }, at: { type: 'number' }, text: { type: 'string' } } } },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const held = await holder(ctx, req.params.id, req.body.attempt, req.runner!.id);
+      if (!held) return lost(reply);
+      const events: RunEvent[] = req.body.chunks.map((c) => ({ type: 'job.log', at: c.at, pipelineId: held.pipeline_id, jobId: req.params.id, attempt: req.body.attempt, stream: c.stream, text: c.text }));
+      await new RunRecorder(ctx.db).apply(events);
+      publish(ctx, events);
+      return { accepted: events.length };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { attempt: number } & ReportWire }>(
+    `${RUNNER_API}/jobs/:id/reports`,
+    { config: { access: 'runner' }, schema: { summary: 'A parsed test report of the running attempt', tags: ['runner protocol'], params: jobParams, body: { type: 'object', required: ['attempt', 'kind', 'file', 'report'], properties: { attempt: { type: 'integer', minimum: 1 }, kind: { enum: ['junit'] }, file: { type: 'string' }, report: { type: 'object' } } } } },
+    async (req, reply) => {
+      const held = await holder(ctx, req.params.id, req.body.attempt, req.runner!.id);
+      if (!held) return lost(reply);
+      const e: RunEvent = { type: 'job.report', at: Date.now(), pipelineId: held.pipeline_id, jobId: req.params.id, attempt: req.body.attempt, kind: req.body.kind, file: req.body.file, report: req.body.report };
+      await new RunRecorder(ctx.db).apply([e]);
+      publish(ctx, [e]);
+      return { accepted: true };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { attempt: number; outcome: OutcomeWire } }>(
+    `${RUNNER_API}/jobs/:id/complete`,
+    {
+      config: { access: 'runner' },
+      schema: {
+        summary: 'The end of the attempt; rejected (409) unless this runner holds it',
+        tags: ['runner protocol'],
+        params: jobParams,
+        body: { type: 'object', required: ['attempt', 'outcome'], properties: { attempt: { type: 'integer', minimum: 1 }, outcome: { type: 'object', required: ['status'], properties: { status: { enum: ['success', 'failed', 'canceled'] }, exitCode: { type: ['integer', 'null'] }, reason: { type: 'string' } } } } },
+      },
+    },
+    async (req, reply) => {
+      const { accepted, events } = await complete(ctx.db, { jobId: req.params.id, attempt: req.body.attempt, runnerId: req.runner!.id, outcome: { ...req.body.outcome, exitCode: req.body.outcome.exitCode ?? null } });
+      if (!accepted) return lost(reply);
+      publish(ctx, events);
+      return { accepted: true };
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { attempt: number } }>(
+    `${RUNNER_API}/jobs/:id/source`,
+    { config: { access: 'runner' }, schema: { summary: "The commit's files, as a tar stream", tags: ['runner protocol'], params: jobParams, querystring: attemptQuery } },
+    async (req, reply) => {
+      const held = await holder(ctx, req.params.id, req.query.attempt, req.runner!.id);
+      if (!held) return lost(reply);
+      const p = (await getPipeline(ctx.db, { id: held.pipeline_id }))!;
+      const project = (await listProjects(ctx.db)).find((x) => x.id === p.projectId)!;
+      const repo = await projectRepo(ctx, project);
+      const tar = spawn('git', ['archive', '--format=tar', p.sha], { cwd: repo, stdio: ['ignore', 'pipe', 'ignore'] });
+      return reply.type('application/x-tar').send(tar.stdout);
+    },
+  );
+
+  const artifactFile = (pipelineId: string, jobId: string) => join(ctx.home, 'artifacts', pipelineId, `${jobId}.tar`);
+
+  app.put<{ Params: { id: string }; Querystring: { attempt: number; expireInMs?: number } }>(
+    `${RUNNER_API}/jobs/:id/artifacts`,
+    { config: { access: 'runner' }, bodyLimit: MAX_ARTIFACT_BYTES, schema: { summary: "Upload the attempt's artifacts (tar)", tags: ['runner protocol'], params: jobParams, querystring: { type: 'object', required: ['attempt'], properties: { attempt: { type: 'integer', minimum: 1 }, expireInMs: { type: 'integer', minimum: 0 } } } } },
+    async (req, reply) => {
+      const held = await holder(ctx, req.params.id, req.query.attempt, req.runner!.id);
+      if (!held) return lost(reply);
+      const file = artifactFile(held.pipeline_id, req.params.id);
+      await receive(req.body as Readable, file);
+      const expiresAt = req.query.expireInMs === undefined ? null : Date.now() + req.query.expireInMs;
+      await writeFile(`${file}.json`, JSON.stringify({ expiresAt }));
+      return { stored: (await stat(file)).size };
+    },
+  );
+
+  app.get<{ Params: { id: string; need: string }; Querystring: { attempt: number } }>(
+    `${RUNNER_API}/jobs/:id/artifacts/:need`,
+    { config: { access: 'runner' }, schema: { summary: 'The artifacts of a job this job needs (tar; 404: none kept or expired)', tags: ['runner protocol'], params: { type: 'object', required: ['id', 'need'], properties: { id: { type: 'string' }, need: { type: 'string' } } }, querystring: attemptQuery } },
+    async (req, reply) => {
+      const held = await holder(ctx, req.params.id, req.query.attempt, req.runner!.id);
+      if (!held) return lost(reply);
+      const file = artifactFile(held.pipeline_id, req.params.need); // only jobs of the same pipeline
+      const meta = await readFile(`${file}.json`, 'utf8').then((t) => JSON.parse(t) as { expiresAt: number | null }, () => null);
+      if (!meta || !existsSync(file) || (meta.expiresAt !== null && meta.expiresAt < Date.now())) return reply.code(404).send({ error: 'not_found', message: 'no artifacts' });
+      return reply.type('application/x-tar').send(createReadStream(file));
+    },
+  );
+
+  const cacheFile = (key: string) => join(ctx.home, 'cache', `${createHash('sha256').update(key).digest('hex')}.tar`);
+
+  app.get<{ Params: { key: string } }>(
+    `${RUNNER_API}/cache/:key`,
+    { config: { access: 'runner' }, schema: { summary: 'A cache (tar; 404: none yet)', tags: ['runner protocol'], params: { type: 'object', required: ['key'], properties: { key: { type: 'string', maxLength: 512 } } } } },
+    async (req, reply) => {
+      const file = cacheFile(req.params.key);
+      if (!existsSync(file)) return reply.code(404).send({ error: 'not_found', message: 'no cache yet' });
+      return reply.type('application/x-tar').send(createReadStream(file));
+    },
+  );
+
+  app.put<{ Params: { key: string } }>(
+    `${RUNNER_API}/cache/:key`,
+    { config: { access: 'runner' }, bodyLimit: MAX_ARTIFACT_BYTES, schema: { summary: 'Save a cache (tar), replacing the previous one', tags: ['runner protocol'], params: { type: 'object', required: ['key'], properties: { key: { type: 'string', maxLength: 512 } } } } },
+    async (req) => {
+      await receive(req.body as Readable, cacheFile(req.params.key));
+      return { stored: true };
+    },
+  );
+}
+
+/** Streams a request body to `file` through a temporary name: readers never see half a file. */
+async function receive(body: Readable, file: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  try {
+    await pipe(body, createWriteStream(tmp));
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}

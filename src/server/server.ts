@@ -1,0 +1,89 @@
+// `ferry server`: the store, the HTTP API, the background loops (lease reaper), and, unless told
+// otherwise, an in-process runner that talks to the API like any remote runner.
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { EventBus } from '../events/bus.js';
+import type { RunEvent } from '../pipeline/events.js';
+import { RunnerAgent, recoverAbandonedJobs } from '../runner/agent.js';
+import { RunnerTransport } from '../runner/transport.js';
+import { countUsers, createUserToken, rotateRunnerToken } from '../store/access.js';
+import type { Db } from '../store/db.js';
+import { openDb } from '../store/open.js';
+import { reapExpiredLeases } from '../store/queue.js';
+import { version } from '../cli/version.js';
+import { buildApp } from './app.js';
+import { publish, type ServerContext } from './context.js';
+
+export interface ServerOptions {
+  home: string;
+  /** PostgreSQL; else the embedded store under home. */
+  databaseUrl?: string;
+  host: string;
+  port: number;
+  runner: boolean;
+  runnerConcurrency: number;
+  logger?: boolean;
+  /** How long a silent runner keeps its job (default 30 s). */
+  leaseMs?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  ctx: ServerContext;
+  /** Shown once, on the first start of an empty store. */
+  adminToken?: string;
+  close(): Promise<void>;
+}
+
+const REAP_EVERY_MS = 1000;
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const db: Db = await openDb({ home: opts.home, url: opts.databaseUrl });
+  try {
+    let adminToken: string | undefined;
+    if ((await countUsers(db)) === 0) adminToken = (await createUserToken(db, 'admin', 'admin', 'first start')).token;
+    const ctx: ServerContext = { db, home: opts.home, bus: new EventBus<RunEvent>(), leaseMs: opts.leaseMs ?? 30_000 };
+    const { app } = await buildApp(ctx, { logger: opts.logger });
+    await app.listen({ host: opts.host, port: opts.port });
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+    const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+
+    const reaper = setInterval(() => {
+      reapExpiredLeases(db).then(
+        (events) => publish(ctx, events),
+        () => undefined, // The store is briefly unavailable: the next tick tries again.
+      );
+    }, REAP_EVERY_MS);
+    reaper.unref();
+
+    let agent: RunnerAgent | undefined;
+    if (opts.runner) {
+      const id = `in-process-${hostname()}`;
+      const workDir = join(opts.home, 'runner');
+      // A previous server on this host died with jobs running: stop what they left, and give
+      // their jobs back to the queue now rather than when their leases run out.
+      await recoverAbandonedJobs(workDir);
+      await db.query("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE status = 'running' AND lease_owner = $1", [id]);
+      publish(ctx, await reapExpiredLeases(db));
+      const token = await rotateRunnerToken(db, id, 'in-process', []);
+      agent = new RunnerAgent({ transport: new RunnerTransport(url, token), concurrency: opts.runnerConcurrency, workDir, version: version() });
+      agent.start();
+    }
+
+    return {
+      url,
+      ctx,
+      adminToken,
+      async close() {
+        clearInterval(reaper);
+        await agent?.stop();
+        await app.close();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+}

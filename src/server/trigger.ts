@@ -1,0 +1,81 @@
+// Starting a pipeline on the server: the ferry.yml of the commit, planned with the pipeline's
+// variables, recorded and queued. The same planner as `ferry run`.
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseConfig } from '../config/load.js';
+import { ConfigError } from '../config/types.js';
+import type { PipelineStarted } from '../pipeline/events.js';
+import { commitInfo, git } from '../pipeline/git.js';
+import { plan } from '../pipeline/plan.js';
+import { pipelineVariables } from '../pipeline/variables.js';
+import type { Project } from '../store/pipelines.js';
+import { createPipeline } from '../store/queue.js';
+import { slug } from '../executor/workspace.js';
+import { publish, type ServerContext } from './context.js';
+
+export interface TriggerRequest {
+  /** Branch, tag or commit; default: the repository's HEAD. */
+  rev?: string;
+  /** push | web | api | schedule | merge_request_event | trigger ... (GitLab's values). */
+  source: string;
+  variables?: Record<string, string>;
+  /** False for merge requests from forks: such pipelines get no secrets. */
+  trusted: boolean;
+}
+
+/**
+ * The git repository to read a project from: its own folder for a local project; for a remote
+ * one, a mirror under Ferry's home, fetched before each read.
+ */
+export async function projectRepo(ctx: ServerContext, project: Project): Promise<string> {
+  if (!/^[a-z+]+:\/\/|^[^/]+@[^:]+:/i.test(project.path) && existsSync(project.path)) return project.path;
+  const mirror = join(ctx.home, 'repos', `${project.id}-${slug(project.name)}.git`);
+  if (!existsSync(mirror)) {
+    await mkdir(join(ctx.home, 'repos'), { recursive: true });
+    await git(ctx.home, ['clone', '--quiet', '--mirror', project.path, mirror]);
+  } else {
+    await git(mirror, ['fetch', '--quiet', '--prune', 'origin']);
+  }
+  return mirror;
+}
+
+export async function startPipeline(ctx: ServerContext, project: Project, req: TriggerRequest): Promise<{ pipelineId: string; number: number }> {
+  const repo = await projectRepo(ctx, project);
+  let text: Promise<string> | undefined;
+  const commit = await commitInfo(repo, req.rev ?? 'HEAD', async (root, sha) => {
+    text = git(root, ['show', `${sha}:ferry.yml`]);
+    await text.catch(() => undefined);
+  });
+  // A branch name given as rev is the branch of this pipeline (commitInfo only knows HEAD's).
+  if (req.rev && !commit.branch && !commit.tag && !/^[0-9a-f]{7,40}$/.test(req.rev)) {
+    const isBranch = await git(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${req.rev}`]).then(() => true, () => false);
+    if (isBranch) commit.branch = req.rev;
+  }
+  const configText = await text!.catch(() => {
+    throw new ConfigError([{ pos: { file: 'ferry.yml', line: 1, col: 1 }, code: 'no-file', message: `no ferry.yml in ${project.name} at ${commit.sha.slice(0, 8)}` }]);
+  });
+  const { config, issues } = parseConfig(configText, 'ferry.yml');
+  if (!config) throw new ConfigError(issues);
+  const pipelineId = randomUUID();
+  const predefined = pipelineVariables({ commit, pipelineId, source: req.source, projectDir: repo, projectName: project.name });
+  const p = plan({ config, predefined, triggerVariables: req.variables });
+  const started: PipelineStarted = {
+    type: 'pipeline.started',
+    at: Date.now(),
+    pipelineId,
+    project: project.path,
+    sha: commit.sha,
+    branch: commit.branch,
+    tag: commit.tag,
+    source: req.source,
+    configText,
+    // Server pipelines keep their predefined variables: runners get them with each job.
+    variables: { ...predefined, ...req.variables, FERRY_PIPELINE_TRUSTED: req.trusted ? 'true' : 'false' },
+    jobs: p.jobs.map((j) => ({ jobId: j.id, name: j.name, stage: j.stage, needs: j.needs.map((n) => n.name), when: j.when, allowFailure: j.allowFailure !== false, spec: j })),
+  };
+  const { number, events } = await createPipeline(ctx.db, started);
+  publish(ctx, events);
+  return { pipelineId, number };
+}
