@@ -16,6 +16,8 @@ import { registerPlay } from './play.js';
 import { registerDemo } from './demo.js';
 import { registerIngest } from './ingest.js';
 import { registerRunner, registerServer } from './server.js';
+import { registerSecret } from './secret.js';
+import { SecretError } from '../secrets/errors.js';
 import { version } from './version.js';
 
 const program = new Command('ferry')
@@ -49,6 +51,7 @@ registerDemo(program);
 registerIngest(program);
 registerServer(program);
 registerRunner(program);
+registerSecret(program);
 
 function fail(message: string, code: number): never {
   process.stderr.write(message.endsWith('\n') ? message : `${message}\n`);
@@ -67,5 +70,7 @@ try {
   if (err instanceof PlanError) fail(`ferry: ${err.message}`, EXIT.CONFIG);
   if (err instanceof NoPipelineError) fail(`ferry: no pipeline: ${err.message}`, EXIT.OK);
   if (err instanceof NotARepositoryError) fail(`ferry: ${err.message}`, EXIT.ENVIRONMENT);
+  // A bad FERRY_MASTER_KEY or key file at `ferry server`'s start; messages never hold key material.
+  if (err instanceof SecretError) fail(`ferry: ${err.message}`, EXIT.ENVIRONMENT);
   fail(`ferry: internal error: ${(err as Error).stack ?? err}\nPlease report this with the command you ran.`, EXIT.INTERNAL);
 }

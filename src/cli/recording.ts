@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { selfCommand } from '../self-command.js';
 import type { RunEvent } from '../pipeline/events.js';
 import { ingestJournals, JournalWriter, journalDir } from '../store/journal.js';
 import { takeLocalPipelineNumber } from '../store/numbers.js';
@@ -65,8 +65,8 @@ export async function startRecording(opts: { home: string; project?: string; new
  */
 export function startBackgroundIngest(home: string): void {
   if (process.env.FERRY_BACKGROUND_INGEST === '0') return;
-  const main = fileURLToPath(new URL(`./main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
-  const child = spawn(process.execPath, [...process.execArgv, main, 'ingest', '--home', home], {
+  const self = selfCommand(['ingest', '--home', home]);
+  const child = spawn(self.command, self.args, {
     detached: true,
     stdio: 'ignore',
   });

@@ -1,5 +1,5 @@
 // `ferry server` and the commands that manage it: runners, projects, manual pipelines.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { homedir, availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { api, addClientOptions, type ClientOptions } from './client.js';
@@ -40,10 +40,17 @@ The first start prints an admin API token, once. Use it as FERRY_TOKEN.`,
       // Loaded here: fastify and the server's modules are not for every command's start-up.
       const { startServer } = await import('../server/server.js');
       const server = await startServer({ home: opts.home, databaseUrl: process.env.DATABASE_URL, host, port, runner: opts.runner, runnerConcurrency: opts.runnerConcurrency, logger: !!opts.logRequests, leaseMs: opts.lease * 1000 });
-      process.stderr.write(`Ferry server on ${server.url} (store: ${process.env.DATABASE_URL ? 'PostgreSQL' : join(opts.home, 'db')}; in-process runner: ${opts.runner ? `${opts.runnerConcurrency} at once` : 'off'})\n`);
-      if (server.adminToken) {
-        process.stderr.write(`\nFirst start: an admin API token was created. It is shown only now; keep it safe:\n\n  export FERRY_TOKEN=${server.adminToken}\n\n`);
+      const key = server.masterKey;
+      // One write: whoever reads this (a supervisor, a test) gets the start-up message whole.
+      let said = `Ferry server on ${server.url} (store: ${process.env.DATABASE_URL ? 'PostgreSQL' : join(opts.home, 'db')}; in-process runner: ${opts.runner ? `${opts.runnerConcurrency} at once` : 'off'})\n`;
+      said += `Master key for secrets: ${key.source === 'env' ? 'FERRY_MASTER_KEY' : key.keyFile} (fingerprint ${key.fingerprint})\n`;
+      if (key.source === 'created') {
+        said += `A new master key was created in ${key.keyFile} (mode 0600). Back it up: without it the stored secrets cannot be decrypted. Servers sharing one PostgreSQL need the same key (copy the file, or set FERRY_MASTER_KEY).\n`;
       }
+      if (server.adminToken) {
+        said += `\nFirst start: an admin API token was created. It is shown only now; keep it safe:\n\n  export FERRY_TOKEN=${server.adminToken}\n\n`;
+      }
+      process.stderr.write(said);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);
@@ -116,8 +123,9 @@ export function registerRunner(program: Command): void {
     .option('--tags <tags>', 'comma-separated tags: jobs are taken when all their tags are here', (v: string) => v.split(',').map((t) => t.trim()).filter(Boolean))
     .option('-j, --concurrency <n>', 'jobs at once', positiveInt, availableParallelism())
     .option('--work-dir <dir>', 'where job workspaces are made', join(homedir(), '.ferry-runner'))
+    .addOption(new Option('--exit-with-parent', 'stop when standard input closes (the server runs its own runner this way)').hideHelp())
     .addHelpText('after', '\nExamples:\n  ferry runner --server http://ci.internal:7700 --token fryr_… --tags linux,docker -j 4')
-    .action(async (opts: { server: string; token: string; tags?: string[]; concurrency: number; workDir: string }) => {
+    .action(async (opts: { server: string; token: string; tags?: string[]; concurrency: number; workDir: string; exitWithParent?: boolean }) => {
       const { RunnerAgent, recoverAbandonedJobs } = await import('../runner/agent.js');
       const { RunnerTransport } = await import('../runner/transport.js');
       const { version } = await import('./version.js');
@@ -135,8 +143,14 @@ export function registerRunner(program: Command): void {
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());
+        if (opts.exitWithParent) {
+          process.stdin.on('data', () => undefined);
+          process.stdin.once('close', () => resolve());
+        }
       });
-      process.stderr.write('ferry runner: stopping; running jobs are canceled…\n');
+      if (!opts.exitWithParent) process.stderr.write('ferry runner: stopping; running jobs are canceled…\n');
       await agent.stop();
+      // The open stdin (--exit-with-parent) would keep this process alive.
+      process.stdin.destroy();
     });
 }

@@ -46,7 +46,13 @@ export async function commitInfo(dir: string, rev = 'HEAD', alongside?: (top: st
   try {
     [top, sha, symbolic] = (await git(dir, ['rev-parse', '--show-toplevel', `${rev}^{commit}`, '--abbrev-ref', rev])).split('\n');
   } catch {
-    throw new NotARepositoryError(dir);
+    // A bare repository (what a server receives pushes in) has no work tree to show.
+    try {
+      [top, sha, symbolic] = (await git(dir, ['rev-parse', '--absolute-git-dir', `${rev}^{commit}`, '--abbrev-ref', rev])).split('\n');
+      if ((await git(dir, ['rev-parse', '--is-bare-repository'])).trim() !== 'true') throw new Error('not bare');
+    } catch {
+      throw new NotARepositoryError(dir);
+    }
   }
   top = top.trim();
   sha = sha.trim();

@@ -9,6 +9,7 @@ import { runAttempt } from '../executor/job.js';
 import { ShellExecutor } from '../executor/shell.js';
 import type { Executor } from '../executor/types.js';
 import { jobVariables } from '../pipeline/variables.js';
+import { SecretMasker } from '../secrets/masker.js';
 import type { JobLeaseWire, LogChunkWire, OutcomeWire } from './protocol.js';
 import { LeaseLostError, type RunnerTransport } from './transport.js';
 
@@ -126,11 +127,31 @@ export class RunnerAgent {
       );
       return sending;
     };
-    const log = (stream: LogChunkWire['stream'], text: string) => {
+    // Secrets are masked before anything is buffered for sending: one streaming masker per
+    // stream, so a value written in two pieces (or its base64, URL-encoded, multi-line forms)
+    // is caught however the output was cut. The server masks again as it records.
+    const secretValues = (lease.secretNames ?? []).map((n) => lease.variables[n]).filter((v): v is string => typeof v === 'string');
+    const masker = secretValues.length ? new SecretMasker(secretValues) : null;
+    const streamMaskers = new Map<LogChunkWire['stream'], SecretMasker>();
+    const buffer = (stream: LogChunkWire['stream'], text: string) => {
       pending.push({ stream, at: Date.now(), text });
       pendingBytes += text.length;
       if (pendingBytes >= LOG_FLUSH_BYTES) void flush();
       else timer ??= setTimeout(() => void flush(), LOG_FLUSH_MS);
+    };
+    const log = (stream: LogChunkWire['stream'], text: string) => {
+      if (!masker) return buffer(stream, text);
+      let m = streamMaskers.get(stream);
+      if (!m) streamMaskers.set(stream, (m = masker.fork()));
+      const masked = m.push(text);
+      if (masked) buffer(stream, masked);
+    };
+    /** The end of the job's output: what the maskers held back while it might have been part of a secret. */
+    const flushMaskers = () => {
+      for (const [stream, m] of streamMaskers) {
+        const rest = m.flush();
+        if (rest) buffer(stream, rest);
+      }
     };
 
     const beat = setInterval(() => {
@@ -150,9 +171,12 @@ export class RunnerAgent {
     try {
       await transport.source(jobId, attempt, snapshotDir);
       const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('FERRY_RUNNER_')) env[k] = v;
+      // Never the runner's token, nor the master key (the server's own runner inherits the
+      // server's environment): a job, even one of a fork, could otherwise print it.
+      for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('FERRY_RUNNER_') && k !== 'FERRY_MASTER_KEY') env[k] = v;
       Object.assign(env, lease.variables, job.variables, jobVariables(job, workspaceDir));
       log('system', `Running on ${hostname()} with the ${this.executor.name} executor\n`);
+      if (masker?.skipped) log('system', `${masker.skipped} of this job's secrets are too short to be masked in its log (under 4 characters)\n`);
       const r = await runAttempt({
         pipelineId: lease.pipelineId,
         job,
@@ -169,7 +193,8 @@ export class RunnerAgent {
         // can stop what the job left running (see recoverAbandonedJobs).
         onProcess: (pid) => void writeFile(join(dir, 'pid'), `${pid} ${jobId}\n`).catch(() => undefined),
         report: (kind, file, report) => {
-          void flush().then(() => transport.report(jobId, attempt, { kind, file, report }).catch(() => undefined));
+          const masked = masker ? deepMask(report, masker) : report;
+          void flush().then(() => transport.report(jobId, attempt, { kind, file, report: masked }).catch(() => undefined));
         },
       });
       outcome = { status: r.status, exitCode: r.exitCode, reason: r.reason };
@@ -179,6 +204,7 @@ export class RunnerAgent {
     } finally {
       clearInterval(beat);
     }
+    flushMaskers();
     await flush();
     if (!lost) {
       await transport.complete(jobId, attempt, outcome).catch((err) => {
@@ -188,4 +214,15 @@ export class RunnerAgent {
     this.running.delete(jobId);
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Every string inside `value` (object keys too) masked at once: for test reports. */
+export function deepMask<T>(value: T, masker: SecretMasker): T {
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return masker.mask(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [masker.mask(k), walk(x)]));
+    return v;
+  };
+  return walk(value) as T;
 }

@@ -21,6 +21,11 @@ export interface JobLeaseWire {
   job: PlannedJob;
   /** Pipeline-level variables: predefined ones, trigger variables (and secrets, when allowed). */
   variables: Record<string, string>;
+  /**
+   * Which of `variables` are secrets: the runner masks their values (and encoded forms) in
+   * everything the job writes before sending it. Absent from servers older than secrets.
+   */
+  secretNames?: string[];
   /** Heartbeat at least this often, or the job is taken away. */
   heartbeatMs: number;
 }

@@ -11,6 +11,10 @@ import { pipelineRoutes } from './routes/pipelines.js';
 import { logRoutes } from './routes/logs.js';
 import { accessRoutes } from './routes/access.js';
 import { runnerRoutes } from './routes/runner.js';
+import { secretRoutes } from './routes/secrets.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { localHookRoutes } from './routes/local-hooks.js';
 
 export interface AppOptions {
   /** Log requests (pino, through fastify); off in tests. Tokens never appear in what is logged. */
@@ -40,6 +44,10 @@ export async function buildApp(ctx: ServerContext, opts: AppOptions = {}): Promi
   logRoutes(app, ctx);
   accessRoutes(app, ctx);
   runnerRoutes(app, ctx);
+  secretRoutes(app, ctx);
+  metricsRoutes(app, ctx);
+  webhookRoutes(app, ctx);
+  localHookRoutes(app, ctx);
   await app.ready();
   return { app, routes };
 }

@@ -11,6 +11,14 @@ export interface ServerContext {
   bus: EventBus<RunEvent>;
   /** A runner that does not heart-beat for this long loses its job (default 30 s). */
   leaseMs: number;
+  /** This server's own URL, once it listens (the push hooks of local projects call it). */
+  url?: string;
+  /**
+   * Seals and opens project secrets (FERRY_MASTER_KEY or `<home>/master.key`). Absent only when
+   * the app is built without a server (route tests): secret writes then answer 503, and a job
+   * whose project has secrets fails rather than run without them.
+   */
+  masterKey?: Buffer;
 }
 
 export function publish(ctx: ServerContext, events: RunEvent[]): void {

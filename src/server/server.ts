@@ -1,16 +1,18 @@
 // `ferry server`: the store, the HTTP API, the background loops (lease reaper), and, unless told
 // otherwise, an in-process runner that talks to the API like any remote runner.
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { EventBus } from '../events/bus.js';
 import type { RunEvent } from '../pipeline/events.js';
-import { RunnerAgent, recoverAbandonedJobs } from '../runner/agent.js';
-import { RunnerTransport } from '../runner/transport.js';
+import { recoverAbandonedJobs } from '../runner/agent.js';
+import { startChildRunner, type ChildRunner } from './child-runner.js';
 import { countUsers, createUserToken, rotateRunnerToken } from '../store/access.js';
 import type { Db } from '../store/db.js';
 import { openDb } from '../store/open.js';
 import { reapExpiredLeases } from '../store/queue.js';
 import { version } from '../cli/version.js';
+import { keyFingerprint, loadMasterKey } from '../secrets/crypto.js';
 import { buildApp } from './app.js';
 import { publish, type ServerContext } from './context.js';
 
@@ -25,6 +27,8 @@ export interface ServerOptions {
   logger?: boolean;
   /** How long a silent runner keeps its job (default 30 s). */
   leaseMs?: number;
+  /** Where FERRY_MASTER_KEY is read from (default: process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface RunningServer {
@@ -32,22 +36,28 @@ export interface RunningServer {
   ctx: ServerContext;
   /** Shown once, on the first start of an empty store. */
   adminToken?: string;
+  /** Where the master key came from ('created': a new key file, to be backed up), and its fingerprint. */
+  masterKey: { source: 'env' | 'file' | 'created'; keyFile: string; fingerprint: string };
   close(): Promise<void>;
 }
 
 const REAP_EVERY_MS = 1000;
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  // Before the store: a bad FERRY_MASTER_KEY or key file stops the start with a clear message.
+  const keyFile = join(opts.home, 'master.key');
+  const masterKey = await loadMasterKey({ env: opts.env ?? process.env, keyFile });
   const db: Db = await openDb({ home: opts.home, url: opts.databaseUrl });
   try {
     let adminToken: string | undefined;
     if ((await countUsers(db)) === 0) adminToken = (await createUserToken(db, 'admin', 'admin', 'first start')).token;
-    const ctx: ServerContext = { db, home: opts.home, bus: new EventBus<RunEvent>(), leaseMs: opts.leaseMs ?? 30_000 };
+    const ctx: ServerContext = { db, home: opts.home, bus: new EventBus<RunEvent>(), leaseMs: opts.leaseMs ?? 30_000, masterKey: masterKey.key };
     const { app } = await buildApp(ctx, { logger: opts.logger });
     await app.listen({ host: opts.host, port: opts.port });
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : opts.port;
     const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+    ctx.url = url;
 
     const reaper = setInterval(() => {
       reapExpiredLeases(db).then(
@@ -57,9 +67,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }, REAP_EVERY_MS);
     reaper.unref();
 
-    let agent: RunnerAgent | undefined;
+    let runner: ChildRunner | undefined;
     if (opts.runner) {
-      const id = `in-process-${hostname()}`;
+      // One id per host and home: a restart finds its own jobs again, while replicas on one host
+      // (each with its own home) never take each other's for their own.
+      const id = `in-process-${hostname()}-${createHash('sha256').update(opts.home).digest('hex').slice(0, 8)}`;
       const workDir = join(opts.home, 'runner');
       // A previous server on this host died with jobs running: stop what they left, and give
       // their jobs back to the queue now rather than when their leases run out.
@@ -67,17 +79,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await db.query("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE status = 'running' AND lease_owner = $1", [id]);
       publish(ctx, await reapExpiredLeases(db));
       const token = await rotateRunnerToken(db, id, 'in-process', []);
-      agent = new RunnerAgent({ transport: new RunnerTransport(url, token), concurrency: opts.runnerConcurrency, workDir, version: version() });
-      agent.start();
+      runner = startChildRunner({ url, token, concurrency: opts.runnerConcurrency, workDir });
     }
 
     return {
       url,
       ctx,
       adminToken,
+      masterKey: { source: masterKey.source, keyFile, fingerprint: keyFingerprint(masterKey.key) },
       async close() {
         clearInterval(reaper);
-        await agent?.stop();
+        await runner?.stop();
         await app.close();
         await db.close();
       },

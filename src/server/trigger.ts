@@ -23,6 +23,9 @@ export interface TriggerRequest {
   variables?: Record<string, string>;
   /** False for merge requests from forks: such pipelines get no secrets. */
   trusted: boolean;
+  /** What the trigger says the commit is (a webhook's push to a branch or tag): wins over git. */
+  branch?: string | null;
+  tag?: string | null;
 }
 
 /**
@@ -48,8 +51,12 @@ export async function startPipeline(ctx: ServerContext, project: Project, req: T
     text = git(root, ['show', `${sha}:ferry.yml`]);
     await text.catch(() => undefined);
   });
+  if (req.branch !== undefined || req.tag !== undefined) {
+    commit.branch = req.branch ?? null;
+    commit.tag = req.tag ?? null;
+  }
   // A branch name given as rev is the branch of this pipeline (commitInfo only knows HEAD's).
-  if (req.rev && !commit.branch && !commit.tag && !/^[0-9a-f]{7,40}$/.test(req.rev)) {
+  else if (req.rev && !commit.branch && !commit.tag && !/^[0-9a-f]{7,40}$/.test(req.rev)) {
     const isBranch = await git(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${req.rev}`]).then(() => true, () => false);
     if (isBranch) commit.branch = req.rev;
   }

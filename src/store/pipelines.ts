@@ -12,6 +12,13 @@ export interface Project {
   /** Number of the project's latest pipeline (0 when none yet). */
   lastNumber: number;
   createdAt: Date;
+  /** Server-side settings (e.g. the hashed token of a local repository's push hook). Absent
+   * before the server's migration ran (a store only `ferry run` has used). */
+  settings?: ProjectSettings;
+}
+
+export interface ProjectSettings {
+  localHookHash?: string;
 }
 
 export interface PipelineSummary {
@@ -152,9 +159,10 @@ interface ProjectRow {
   name: string;
   last_number: number;
   created_at: Date;
+  settings?: ProjectSettings;
 }
 
-const toProject = (r: ProjectRow): Project => ({ id: r.id, path: r.path, name: r.name, lastNumber: r.last_number, createdAt: r.created_at });
+const toProject = (r: ProjectRow): Project => ({ id: r.id, path: r.path, name: r.name, lastNumber: r.last_number, createdAt: r.created_at, settings: r.settings });
 
 export async function findProject(db: Db, path: string): Promise<Project | null> {
   const [row] = await db.query<ProjectRow>('SELECT * FROM projects WHERE path = $1', [path]);

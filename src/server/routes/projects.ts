@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import type { ServerContext } from '../context.js';
 import { findProject, listProjects, type Project } from '../../store/pipelines.js';
 import { projectRepo } from '../trigger.js';
+import { hashHookToken, installLocalHook } from '../local-hook.js';
 
 export async function projectById(ctx: ServerContext, id: number): Promise<Project | null> {
   return (await listProjects(ctx.db)).find((p) => p.id === id) ?? null;
@@ -37,7 +38,14 @@ export function projectRoutes(app: FastifyInstance, ctx: ServerContext): void {
         await ctx.db.query('DELETE FROM projects WHERE id = $1', [project.id]);
         return reply.code(400).send({ error: 'bad_request', message: `cannot read the repository: ${(err as Error).message}` });
       }
-      return reply.code(201).send(project);
+      // A repository on this machine: pushes to it start pipelines through a hook.
+      let hook: { installed: boolean; reason?: string } = { installed: false, reason: remote ? 'remote repository: use webhooks' : 'the server URL is not known' };
+      if (!remote && ctx.url) {
+        const h = await installLocalHook(path, ctx.url, project.id);
+        if (h.installed) await ctx.db.query(`UPDATE projects SET settings = settings || jsonb_build_object('localHookHash', $2::text) WHERE id = $1`, [project.id, hashHookToken(h.token)]);
+        hook = h.installed ? { installed: true } : h;
+      }
+      return reply.code(201).send({ ...project, hook });
     },
   );
 }

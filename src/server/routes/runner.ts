@@ -13,11 +13,13 @@ import type { Readable } from 'node:stream';
 import type { RunEvent } from '../../pipeline/events.js';
 import type { JobLeaseWire, LeaseRequest, LogChunkWire, OutcomeWire, ReportWire } from '../../runner/protocol.js';
 import { RUNNER_API } from '../../runner/protocol.js';
+import { SecretError } from '../../secrets/crypto.js';
 import { getPipeline, listProjects } from '../../store/pipelines.js';
 import { complete, heartbeat, lease } from '../../store/queue.js';
 import { RunRecorder } from '../../store/recorder.js';
 import { publish, type ServerContext } from '../context.js';
 import { projectRepo } from '../trigger.js';
+import { ServerMaskers, secretsForJob } from '../job-secrets.js';
 
 const MAX_WAIT_MS = 30_000;
 const MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024;
@@ -46,6 +48,8 @@ const jobParams = { type: 'object', required: ['id'], properties: { id: { type: 
 const attemptQuery = { type: 'object', required: ['attempt'], properties: { attempt: { type: 'integer', minimum: 1 } } } as const;
 
 export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const maskers = new ServerMaskers(ctx);
+
   // Tarballs are streamed to disk, never parsed or held in memory.
   app.addContentTypeParser('application/x-tar', (_req, payload, done) => done(null, payload));
 
@@ -75,7 +79,23 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
           // Had the runner hung up meanwhile, it never heart-beats: the reaper requeues the job.
           publish(ctx, events);
           const p = await getPipeline(ctx.db, { id: l.pipelineId });
-          const body: JobLeaseWire = { jobId: l.jobId, pipelineId: l.pipelineId, attempt: l.attempt, job: l.job, variables: p?.variables ?? {}, heartbeatMs: heartbeatEvery(ctx.leaseMs) };
+          let secrets: Record<string, string>;
+          try {
+            secrets = p ? await secretsForJob(ctx, p, l.job) : {};
+          } catch (err) {
+            // Never run a job with a secret silently missing: fail it, saying which and why.
+            if (!(err instanceof SecretError)) throw err;
+            const at = Date.now();
+            const note: RunEvent = { type: 'job.log', at, pipelineId: l.pipelineId, jobId: l.jobId, attempt: l.attempt, stream: 'system', text: `ferry server: cannot give this job its secrets: ${err.message}\n` };
+            await new RunRecorder(ctx.db).apply([note]);
+            const done = await complete(ctx.db, { jobId: l.jobId, attempt: l.attempt, runnerId: runner.id, outcome: { status: 'failed', exitCode: null, reason: 'unmet_prerequisites' } }, at);
+            publish(ctx, [note, ...done.events]);
+            continue;
+          }
+          // Injected here, never recorded: the pipeline's stored variables hold no secret.
+          const secretNames = Object.keys(secrets);
+          if (secretNames.length) maskers.remember(l.jobId, l.attempt, Object.values(secrets));
+          const body: JobLeaseWire = { jobId: l.jobId, pipelineId: l.pipelineId, attempt: l.attempt, job: l.job, variables: { ...p?.variables, ...secrets }, secretNames, heartbeatMs: heartbeatEvery(ctx.leaseMs) };
           return body;
         }
         const left = deadline - Date.now();
@@ -124,7 +144,9 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req, reply) => {
       const held = await holder(ctx, req.params.id, req.body.attempt, req.runner!.id);
       if (!held) return lost(reply);
-      const events: RunEvent[] = req.body.chunks.map((c) => ({ type: 'job.log', at: c.at, pipelineId: held.pipeline_id, jobId: req.params.id, attempt: req.body.attempt, stream: c.stream, text: c.text }));
+      // Masked again here (the runner did first): see src/server/job-secrets.ts.
+      const chunks = await maskers.mask(req.params.id, req.body.attempt, req.body.chunks);
+      const events: RunEvent[] = chunks.map((c) => ({ type: 'job.log', at: c.at, pipelineId: held.pipeline_id, jobId: req.params.id, attempt: req.body.attempt, stream: c.stream, text: c.text }));
       await new RunRecorder(ctx.db).apply(events);
       publish(ctx, events);
       return { accepted: events.length };
@@ -137,7 +159,8 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req, reply) => {
       const held = await holder(ctx, req.params.id, req.body.attempt, req.runner!.id);
       if (!held) return lost(reply);
-      const e: RunEvent = { type: 'job.report', at: Date.now(), pipelineId: held.pipeline_id, jobId: req.params.id, attempt: req.body.attempt, kind: req.body.kind, file: req.body.file, report: req.body.report };
+      const report = await maskers.maskValue(req.params.id, req.body.attempt, req.body.report);
+      const e: RunEvent = { type: 'job.report', at: Date.now(), pipelineId: held.pipeline_id, jobId: req.params.id, attempt: req.body.attempt, kind: req.body.kind, file: req.body.file, report };
       await new RunRecorder(ctx.db).apply([e]);
       publish(ctx, [e]);
       return { accepted: true };
@@ -156,6 +179,14 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req, reply) => {
+      // What the server's maskers held back (a possible start of a secret) ends the log.
+      const rest = await maskers.finish(req.params.id, req.body.attempt);
+      const held = rest.length ? await holder(ctx, req.params.id, req.body.attempt, req.runner!.id) : null;
+      if (held) {
+        const tail = rest.map((c): RunEvent => ({ type: 'job.log', at: c.at, pipelineId: held.pipeline_id, jobId: req.params.id, attempt: req.body.attempt, stream: c.stream, text: c.text }));
+        await new RunRecorder(ctx.db).apply(tail);
+        publish(ctx, tail);
+      }
       const { accepted, events } = await complete(ctx.db, { jobId: req.params.id, attempt: req.body.attempt, runnerId: req.runner!.id, outcome: { ...req.body.outcome, exitCode: req.body.outcome.exitCode ?? null } });
       if (!accepted) return lost(reply);
       publish(ctx, events);
@@ -171,9 +202,14 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
       if (!held) return lost(reply);
       const p = (await getPipeline(ctx.db, { id: held.pipeline_id }))!;
       const project = (await listProjects(ctx.db)).find((x) => x.id === p.projectId)!;
-      const repo = await projectRepo(ctx, project);
-      const tar = spawn('git', ['archive', '--format=tar', p.sha], { cwd: repo, stdio: ['ignore', 'pipe', 'ignore'] });
-      return reply.type('application/x-tar').send(tar.stdout);
+      // Made once per commit and kept: every job of a pipeline downloads the same files, and a
+      // spawn from the server's large process is what a job start would otherwise wait for.
+      const file = join(ctx.home, 'sources', `${project.id}-${p.sha}.tar`);
+      if (!existsSync(file)) {
+        const repo = await projectRepo(ctx, project);
+        await receive(spawn('git', ['archive', '--format=tar', p.sha], { cwd: repo, stdio: ['ignore', 'pipe', 'ignore'] }).stdout, file);
+      }
+      return reply.type('application/x-tar').send(createReadStream(file));
     },
   );
 

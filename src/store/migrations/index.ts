@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { sql as m001 } from './001_init.js';
 import { sql as m002 } from './002_queue.js';
 import { sql as m003 } from './003_server.js';
+import { sql as m004 } from './004_secrets.js';
 
 export interface Migration {
   version: number;
@@ -16,6 +17,7 @@ export const migrations: readonly Migration[] = [
   { version: 1, name: 'init', sql: m001 },
   { version: 2, name: 'queue', sql: m002 },
   { version: 3, name: 'server', sql: m003 },
+  { version: 4, name: 'secrets', sql: m004 },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;
