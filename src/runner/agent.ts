@@ -1,8 +1,9 @@
 // The runner: leases jobs from a Ferry server, runs each with the same job code as `ferry run`
 // (src/executor/job.ts), streams its log, heart-beats, and reports the outcome. The server's
 // own in-process runner and `ferry runner` on another machine are this same loop.
+import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { killJobLeftovers } from '../executor/leftovers.js';
 import { join } from 'node:path';
 import { runAttempt } from '../executor/job.js';
@@ -191,7 +192,14 @@ export class RunnerAgent {
         log,
         // Written beside the workspace, so that after a crash of this runner the next start
         // can stop what the job left running (see recoverAbandonedJobs).
-        onProcess: (pid) => void writeFile(join(dir, 'pid'), `${pid} ${jobId}\n`).catch(() => undefined),
+        // Synchronous: the file must exist before anything could kill this runner mid-job.
+        onProcess: (pid) => {
+          try {
+            writeFileSync(join(dir, 'pid'), `${pid} ${jobId}\n`);
+          } catch {
+            // No record: a crash now would leave this job's processes to the lease reaper only.
+          }
+        },
         report: (kind, file, report) => {
           const masked = masker ? deepMask(report, masker) : report;
           void flush().then(() => transport.report(jobId, attempt, { kind, file, report: masked }).catch(() => undefined));

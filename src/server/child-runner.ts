@@ -11,6 +11,15 @@ export interface ChildRunner {
   stop(): Promise<void>;
 }
 
+/** What jobs must never see of the server's environment: jobs inherit their runner's. */
+const SERVER_ONLY = ['DATABASE_URL', 'FERRY_MASTER_KEY', 'FERRY_TOKEN', 'FERRY_TEST_DATABASE_URL', 'PGPASSWORD'];
+
+function runnerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const k of SERVER_ONLY) delete out[k];
+  return out;
+}
+
 export function startChildRunner(o: { url: string; token: string; concurrency: number; workDir: string }): ChildRunner {
   let child: ChildProcess | undefined;
   let stopping = false;
@@ -18,7 +27,7 @@ export function startChildRunner(o: { url: string; token: string; concurrency: n
     const self = selfCommand(['runner', '--server', o.url, '-j', String(o.concurrency), '--work-dir', o.workDir, '--exit-with-parent']);
     child = spawn(self.command, self.args, {
       // The token travels in the environment, never on a command line others can read.
-      env: { ...process.env, FERRY_RUNNER_TOKEN: o.token },
+      env: { ...runnerEnv(process.env), FERRY_RUNNER_TOKEN: o.token },
       stdio: ['pipe', 'ignore', 'inherit'],
     });
     child.on('exit', (code, signal) => {

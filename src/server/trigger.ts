@@ -67,7 +67,9 @@ export async function startPipeline(ctx: ServerContext, project: Project, req: T
   if (!config) throw new ConfigError(issues);
   const pipelineId = randomUUID();
   const predefined = pipelineVariables({ commit, pipelineId, source: req.source, projectDir: repo, projectName: project.name });
-  const p = plan({ config, predefined, triggerVariables: req.variables });
+  // Whether a pipeline is trusted is the server's decision, never a variable someone passes.
+  const variables = Object.fromEntries(Object.entries(req.variables ?? {}).filter(([k]) => k !== 'FERRY_PIPELINE_TRUSTED'));
+  const p = plan({ config, predefined, triggerVariables: variables });
   const started: PipelineStarted = {
     type: 'pipeline.started',
     at: Date.now(),
@@ -79,7 +81,7 @@ export async function startPipeline(ctx: ServerContext, project: Project, req: T
     source: req.source,
     configText,
     // Server pipelines keep their predefined variables: runners get them with each job.
-    variables: { ...predefined, ...req.variables, FERRY_PIPELINE_TRUSTED: req.trusted ? 'true' : 'false' },
+    variables: { ...predefined, ...variables, FERRY_PIPELINE_TRUSTED: req.trusted ? 'true' : 'false' },
     jobs: p.jobs.map((j) => ({ jobId: j.id, name: j.name, stage: j.stage, needs: j.needs.map((n) => n.name), when: j.when, allowFailure: j.allowFailure !== false, spec: j })),
   };
   const { number, events } = await createPipeline(ctx.db, started);

@@ -47,7 +47,10 @@ test('two remote runners share the jobs by their tags', { timeout: 120_000 }, as
     const project = await server.call<{ id: number }>('POST', '/api/projects', { path: repo.dir });
     const started = await server.call<{ pipelineId: string }>('POST', `/api/projects/${project.body.id}/pipelines`, {});
     const p = await server.waitPipeline(started.body.pipelineId, 90_000);
-    assert.equal(p.status, 'success', JSON.stringify(p.jobs));
+    if (p.status !== 'success') {
+      const first = (await server.call<string>('GET', `/api/jobs/${p.jobs[0].id}/log`)).body;
+      assert.fail(`pipeline ${p.status}; the first job's log:\n${first}`);
+    }
     for (const j of p.jobs.filter((x) => x.name !== 'any')) {
       const log = (await server.call<string>('GET', `/api/jobs/${j.id}/log`)).body;
       assert.match(log, new RegExp(`ran-on=${j.name.startsWith('a') ? 'A' : 'B'}`), `${j.name} ran on the runner with its tag`);
