@@ -5,9 +5,11 @@ import { parseConfig } from '../config/load.js';
 import { ConfigError } from '../config/types.js';
 import { EventBus } from '../events/bus.js';
 import type { JobStatus, RunEvent } from '../pipeline/events.js';
+import { basename } from 'node:path';
 import { commitInfo } from '../pipeline/git.js';
+import { pipelineVariables } from '../pipeline/variables.js';
 import type { PlannedJob } from '../pipeline/plan.js';
-import { defaultConcurrency, executeLocalRun, pipelineStartedEvent, type LocalRunContext } from '../pipeline/run-local.js';
+import { defaultConcurrency, executeLocalRun, localPipelineStarted, type LocalRunContext } from '../pipeline/run-local.js';
 import type { JobState, Scheduler } from '../pipeline/scheduler.js';
 import { startRecording } from './recording.js';
 import { CliError, EXIT } from './exit-codes.js';
@@ -59,6 +61,7 @@ export async function playCommand(name: string, opts: PlayOptions): Promise<numb
       configText: pipeline.configText,
       plan: { stages: config.stages, jobs: pipeline.jobs.map((j) => j.spec as PlannedJob) },
       home: s.home,
+      predefined: pipelineVariables({ commit, pipelineId: pipeline.id, source: 'local', projectDir: commit.repoRoot, projectName: basename(commit.repoRoot) }),
     };
     const initial = new Map<string, JobState>(pipeline.jobs.map((j) => [j.id, { status: j.status, attempt: j.attempt, allowedFailure: j.allowedFailure }]));
     return { ctx, initial, play: new Set(waiting.map((j) => j.id)), number: pipeline.number };
@@ -70,7 +73,7 @@ export async function playCommand(name: string, opts: PlayOptions): Promise<numb
   bus.subscribe((e) => view.onEvent(e));
   // The view learns the pipeline as it stands; the store has it already, so the recording
   // subscribes only after these.
-  bus.emit(pipelineStartedEvent(ctx, 'local'));
+  bus.emit(localPipelineStarted(ctx, 'local'));
   for (const [jobId, st] of initial) {
     if (st.status !== 'created') bus.emit({ type: 'job.state', at: Date.now(), pipelineId: ctx.pipelineId, jobId, status: st.status as JobStatus, attempt: st.attempt, allowedFailure: st.allowedFailure || undefined });
   }

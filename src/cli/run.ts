@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { EventBus } from '../events/bus.js';
 import type { PipelineStatus, RunEvent } from '../pipeline/events.js';
-import { defaultConcurrency, executeLocalRun, pipelineStartedEvent, prepareLocalRun } from '../pipeline/run-local.js';
+import { defaultConcurrency, executeLocalRun, localPipelineStarted, prepareLocalRun } from '../pipeline/run-local.js';
 import type { Scheduler } from '../pipeline/scheduler.js';
 import { startRecording } from './recording.js';
 import { CliError, EXIT } from './exit-codes.js';
@@ -76,7 +76,7 @@ export async function runCommand(opts: RunCliOptions & { only?: string[] }): Pro
 
   let status: PipelineStatus;
   try {
-    bus.emit({ ...pipelineStartedEvent(ctx, 'local', opts.var), number: recording.number });
+    bus.emit({ ...localPipelineStarted(ctx, 'local', opts.var), number: recording.number });
     status = await executeLocalRun({
       ctx,
       bus,

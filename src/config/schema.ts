@@ -4,8 +4,8 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../package-root.js';
 import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import { keyLoc, selfLoc, valueLoc, type Loc } from './positions.js';
 import { didYouMean } from './suggest.js';
@@ -13,13 +13,8 @@ import type { Issues } from './issues.js';
 
 type Json = Record<string, unknown>;
 
-/** src/config (tsx) and dist/src/config (compiled) sit at different depths below the package root. */
 export function schemaPath(): string {
-  for (const rel of ['../../schema/ferry.schema.json', '../../../schema/ferry.schema.json']) {
-    const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(p)) return p;
-  }
-  throw new Error('schema/ferry.schema.json not found next to the Ferry package');
+  return join(packageRoot(), 'schema', 'ferry.schema.json');
 }
 
 let cached: { schema: Json; validate: ValidateFunction } | undefined;
@@ -29,7 +24,7 @@ export const AJV_OPTIONS = { allErrors: true, verbose: true, strictTypes: false,
 
 /** Where `npm ci` (scripts/build-validator.mjs) writes the schema's validator, compiled ahead. */
 export function precompiledValidatorPath(): string {
-  return join(dirname(schemaPath()), '..', 'dist', 'schema-validator.cjs');
+  return join(packageRoot(), 'dist', 'schema-validator.cjs');
 }
 
 export function loadSchema(): Json {

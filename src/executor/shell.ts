@@ -3,6 +3,7 @@
 // background children, and no process outlives its job.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { formatDuration } from '../config/duration.js';
 import type { Executor, ScriptResult, ScriptRun } from './types.js';
 
 /** Grace period between SIGTERM and SIGKILL of a job's process group. */
@@ -71,7 +72,7 @@ export class ShellExecutor implements Executor {
       const timeout = run.timeoutMs
         ? setTimeout(() => {
             timedOut = true;
-            run.onOutput('stderr', `\nferry: job timed out after ${formatMs(run.timeoutMs!)}; stopping its processes\n`);
+            run.onOutput('stderr', `\nferry: job timed out after ${formatDuration(run.timeoutMs!)}; stopping its processes\n`);
             stop();
           }, run.timeoutMs)
         : undefined;
@@ -104,14 +105,3 @@ export class ShellExecutor implements Executor {
 }
 
 const osSignals: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6, SIGPIPE: 13 };
-
-export function formatMs(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${+s.toFixed(1)}s`;
-  const m = Math.floor(s / 60);
-  const rest = Math.round(s % 60);
-  if (m < 60) return rest ? `${m}m ${rest}s` : `${m}m`;
-  const h = Math.floor(m / 60);
-  return m % 60 ? `${h}h ${m % 60}m` : `${h}h`;
-}

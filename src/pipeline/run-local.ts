@@ -7,13 +7,14 @@ import { appendFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { parseConfig } from '../config/load.js';
 import { ConfigError, type PipelineConfig } from '../config/types.js';
-import { EventBus } from '../events/bus.js';
+import type { EventBus } from '../events/bus.js';
 import { runAttempt } from '../executor/job.js';
 import { LocalArtifactStore, LocalCacheStore } from '../executor/local-stores.js';
 import { ShellExecutor } from '../executor/shell.js';
 import type { Executor } from '../executor/types.js';
 import { countEntries, exportCommit, FERRY_DIR, removeDirs, slug } from '../executor/workspace.js';
 import type { PipelineStarted, PipelineStatus, RunEvent } from './events.js';
+import { pipelineStartedEvent } from './started.js';
 import { commitInfo, git, type CommitInfo } from './git.js';
 import { plan, type Plan, type PlannedJob } from './plan.js';
 import { Scheduler, type JobState } from './scheduler.js';
@@ -43,6 +44,8 @@ export interface LocalRunContext {
   configText: string;
   plan: Plan;
   home: string;
+  /** The pipeline's predefined variables (FERRY_COMMIT_SHA, CI_COMMIT_SHA, ...). */
+  predefined: Record<string, string>;
 }
 
 export function defaultConcurrency(): number {
@@ -123,7 +126,7 @@ export async function prepareLocalRun(opts: LocalRunOptions): Promise<LocalRunCo
   });
   let p = plan({ config, predefined, triggerVariables: opts.variables });
   if (opts.only?.length) p = selectJobs(p, opts.only);
-  return { pipelineId, commit, config, configText, plan: p, home };
+  return { pipelineId, commit, config, configText, plan: p, home, predefined };
 }
 
 export interface ExecuteOptions {
@@ -222,28 +225,8 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
   return status;
 }
 
-export function pipelineStartedEvent(ctx: LocalRunContext, source: string, variables: Record<string, string> = {}): PipelineStarted {
-  return {
-    type: 'pipeline.started',
-    at: Date.now(),
-    pipelineId: ctx.pipelineId,
-    project: ctx.commit.repoRoot,
-    sha: ctx.commit.sha,
-    branch: ctx.commit.branch,
-    tag: ctx.commit.tag,
-    source,
-    configText: ctx.configText,
-    variables,
-    jobs: ctx.plan.jobs.map((j) => ({
-      jobId: j.id,
-      name: j.name,
-      stage: j.stage,
-      needs: j.needs.map((n) => n.name),
-      when: j.when,
-      allowFailure: j.allowFailure !== false,
-      spec: j,
-    })),
-  };
+export function localPipelineStarted(ctx: LocalRunContext, source: string, variables: Record<string, string> = {}): PipelineStarted {
+  return pipelineStartedEvent({ pipelineId: ctx.pipelineId, project: ctx.commit.repoRoot, commit: ctx.commit, source, configText: ctx.configText, variables, plan: ctx.plan });
 }
 
 /** Failed jobs' workspaces are kept for a look, for the last KEEP_WORK_DIRS pipelines. */

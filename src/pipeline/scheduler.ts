@@ -26,7 +26,7 @@ export interface SchedulerOptions {
 export class Scheduler {
   private readonly states = new Map<string, JobState>();
   private readonly byId = new Map<string, PlannedJob>();
-  private readonly queue: { job: PlannedJob; attempt: number }[] = [];
+  private readonly queue: PlannedJob[] = [];
   private running = 0;
   private canceled = false;
   private readonly abort = new AbortController();
@@ -109,11 +109,11 @@ export class Scheduler {
         else if (d === 'manual') this.emit(job, { status: 'manual' });
         else {
           this.emit(job, { status: 'pending', attempt: s.attempt + 1 });
-          this.queue.push({ job, attempt: s.attempt });
+          this.queue.push(job);
         }
       }
     }
-    while (this.running < this.opts.concurrency && this.queue.length > 0) this.start(this.queue.shift()!.job);
+    while (this.running < this.opts.concurrency && this.queue.length > 0) this.start(this.queue.shift()!);
     if (this.running === 0 && this.queue.length === 0) this.finish(this.pipelineStatus());
   }
 
@@ -144,7 +144,7 @@ export class Scheduler {
       // The failed attempt is recorded, then the job goes back to the queue as a new attempt.
       this.emit(job, { status: 'failed' }, extra);
       this.emit(job, { status: 'pending', attempt: attempt + 1 });
-      this.queue.push({ job, attempt: attempt + 1 });
+      this.queue.push(job);
     } else {
       this.emit(job, { status: 'failed', allowedFailure: isAllowedFailure(job, outcome.exitCode) }, extra);
     }

@@ -6,11 +6,11 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseConfig } from '../config/load.js';
 import { ConfigError } from '../config/types.js';
-import type { PipelineStarted } from '../pipeline/events.js';
+import { pipelineStartedEvent } from '../pipeline/started.js';
 import { commitInfo, git } from '../pipeline/git.js';
 import { plan } from '../pipeline/plan.js';
 import { pipelineVariables } from '../pipeline/variables.js';
-import type { Project } from '../store/pipelines.js';
+import { isRemote, type Project } from '../store/pipelines.js';
 import { createPipeline } from '../store/queue.js';
 import { slug } from '../executor/workspace.js';
 import { publish, type ServerContext } from './context.js';
@@ -33,7 +33,7 @@ export interface TriggerRequest {
  * one, a mirror under Ferry's home, fetched before each read.
  */
 export async function projectRepo(ctx: ServerContext, project: Project): Promise<string> {
-  if (!/^[a-z+]+:\/\/|^[^/]+@[^:]+:/i.test(project.path) && existsSync(project.path)) return project.path;
+  if (!isRemote(project.path) && existsSync(project.path)) return project.path;
   const mirror = join(ctx.home, 'repos', `${project.id}-${slug(project.name)}.git`);
   if (!existsSync(mirror)) {
     await mkdir(join(ctx.home, 'repos'), { recursive: true });
@@ -70,20 +70,16 @@ export async function startPipeline(ctx: ServerContext, project: Project, req: T
   // Whether a pipeline is trusted is the server's decision, never a variable someone passes.
   const variables = Object.fromEntries(Object.entries(req.variables ?? {}).filter(([k]) => k !== 'FERRY_PIPELINE_TRUSTED'));
   const p = plan({ config, predefined, triggerVariables: variables });
-  const started: PipelineStarted = {
-    type: 'pipeline.started',
-    at: Date.now(),
+  const started = pipelineStartedEvent({
     pipelineId,
     project: project.path,
-    sha: commit.sha,
-    branch: commit.branch,
-    tag: commit.tag,
+    commit,
     source: req.source,
     configText,
     // Server pipelines keep their predefined variables: runners get them with each job.
     variables: { ...predefined, ...variables, FERRY_PIPELINE_TRUSTED: req.trusted ? 'true' : 'false' },
-    jobs: p.jobs.map((j) => ({ jobId: j.id, name: j.name, stage: j.stage, needs: j.needs.map((n) => n.name), when: j.when, allowFailure: j.allowFailure !== false, spec: j })),
-  };
+    plan: p,
+  });
   const { number, events } = await createPipeline(ctx.db, started);
   publish(ctx, events);
   return { pipelineId, number };

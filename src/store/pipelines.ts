@@ -169,6 +169,16 @@ export async function findProject(db: Db, path: string): Promise<Project | null>
   return row ? toProject(row) : null;
 }
 
+/** A repository URL (https://, ssh://, file://, git@host:path) rather than a path on this machine. */
+export function isRemote(path: string): boolean {
+  return /^[a-z+]+:\/\/|^[^/]+@[^:]+:/i.test(path);
+}
+
+export async function getProject(db: Db, id: number): Promise<Project | null> {
+  const [row] = await db.query<ProjectRow>('SELECT * FROM projects WHERE id = $1', [id]);
+  return row ? toProject(row) : null;
+}
+
 export async function listProjects(db: Db): Promise<Project[]> {
   return (await db.query<ProjectRow>('SELECT * FROM projects ORDER BY name, id')).map(toProject);
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventBus } from '../../src/events/bus.js';
 import type { JobStateChanged, PipelineStatus, RunEvent } from '../../src/pipeline/events.js';
-import { executeLocalRun, pipelineStartedEvent, prepareLocalRun, type LocalRunContext } from '../../src/pipeline/run-local.js';
+import { executeLocalRun, localPipelineStarted, prepareLocalRun, type LocalRunContext } from '../../src/pipeline/run-local.js';
 import type { JobState, Scheduler } from '../../src/pipeline/scheduler.js';
 import { makeRepo, type TempRepo } from '../helpers/repo.js';
 
@@ -41,7 +41,7 @@ export async function runPipeline(repo: TempRepo, opts: RunOpts = {}): Promise<R
   const events: RunEvent[] = [];
   bus.subscribe((e) => events.push(e));
   const ctx = opts.ctx ?? (await prepareLocalRun({ dir: repo.dir, home, variables: opts.variables, dirty: opts.dirty }));
-  if (!opts.ctx) bus.emit(pipelineStartedEvent(ctx, 'local'));
+  if (!opts.ctx) bus.emit(localPipelineStarted(ctx, 'local'));
   const play = opts.play ? new Set(ctx.plan.jobs.filter((j) => opts.play!.includes(j.name)).map((j) => j.id)) : undefined;
   const status = await executeLocalRun({ ctx, bus, concurrency: opts.concurrency ?? 2, onScheduler: opts.onScheduler, initial: opts.initial, play, dirty: opts.dirty });
   bus.emit({ type: 'pipeline.finished', at: Date.now(), pipelineId: ctx.pipelineId, status });

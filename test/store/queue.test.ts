@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { parseConfig } from '../../src/config/load.js';
 import type { PipelineStarted, RunEvent } from '../../src/pipeline/events.js';
 import { plan } from '../../src/pipeline/plan.js';
+import { pipelineStartedEvent } from '../../src/pipeline/started.js';
 import { getPipeline } from '../../src/store/pipelines.js';
 import { advance, cancelPipeline, complete, createPipeline, heartbeat, lease, play, reapExpiredLeases } from '../../src/store/queue.js';
 import { forEachDb } from './helpers.js';
@@ -15,19 +16,7 @@ function started(yml: string, project = '/srv/repo'): PipelineStarted {
   assert.ok(config, JSON.stringify(issues));
   const pipelineId = randomUUID();
   const p = plan({ config, predefined: { FERRY_BRANCH: 'main' } });
-  return {
-    type: 'pipeline.started',
-    at: Date.now(),
-    pipelineId,
-    project,
-    sha: 'a'.repeat(40),
-    branch: 'main',
-    tag: null,
-    source: 'push',
-    configText: yml,
-    variables: {},
-    jobs: p.jobs.map((j) => ({ jobId: j.id, name: j.name, stage: j.stage, needs: j.needs.map((n) => n.name), when: j.when, allowFailure: j.allowFailure !== false, spec: j })),
-  };
+  return pipelineStartedEvent({ pipelineId, project, commit: { sha: 'a'.repeat(40), branch: 'main', tag: null }, source: 'push', configText: yml, variables: {}, plan: p });
 }
 
 const names = (s: PipelineStarted) => new Map(s.jobs.map((j) => [j.jobId, j.name]));

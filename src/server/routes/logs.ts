@@ -36,6 +36,12 @@ export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
       let again = false;
       // Whatever woke us, read what is new from the store: the store is the order of record, so
       // a reader never misses or repeats a chunk, whichever replica recorded it.
+      const sendNew = async (): Promise<void> => {
+        for (const c of await getLogChunks(ctx.db, job.id, { attempt: req.query.attempt, afterSeq: lastSeq })) {
+          res.write(`event: log\nid: ${c.seq}\ndata: ${JSON.stringify({ stream: c.stream, at: c.at, text: c.text, attempt: c.attempt })}\n\n`);
+          lastSeq = c.seq;
+        }
+      };
       const pump = async (): Promise<void> => {
         if (running) {
           again = true;
@@ -45,15 +51,11 @@ export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
         try {
           do {
             again = false;
-            const chunks = await getLogChunks(ctx.db, job.id, { attempt: req.query.attempt, afterSeq: lastSeq });
-            for (const c of chunks) {
-              res.write(`event: log\nid: ${c.seq}\ndata: ${JSON.stringify({ stream: c.stream, at: c.at, text: c.text, attempt: c.attempt })}\n\n`);
-              lastSeq = c.seq;
-            }
+            await sendNew();
             const now = await getJob(ctx.db, job.id);
             if (now && FINAL_JOB_STATUSES.has(now.status) && !again) {
-              const tail = await getLogChunks(ctx.db, job.id, { attempt: req.query.attempt, afterSeq: lastSeq });
-              for (const c of tail) res.write(`event: log\nid: ${c.seq}\ndata: ${JSON.stringify({ stream: c.stream, at: c.at, text: c.text, attempt: c.attempt })}\n\n`);
+              // What the final report wrote after the last wake-up still comes before `end`.
+              await sendNew();
               res.write(`event: end\ndata: ${JSON.stringify({ status: now.status, exitCode: now.exitCode })}\n\n`);
               return stop();
             }

@@ -3,12 +3,12 @@ import type { FastifyInstance } from 'fastify';
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { ServerContext } from '../context.js';
-import { findProject, listProjects, type Project } from '../../store/pipelines.js';
+import { findProject, getProject, isRemote, listProjects, projectName, type Project } from '../../store/pipelines.js';
 import { projectRepo } from '../trigger.js';
 import { hashHookToken, installLocalHook } from '../local-hook.js';
 
-export async function projectById(ctx: ServerContext, id: number): Promise<Project | null> {
-  return (await listProjects(ctx.db)).find((p) => p.id === id) ?? null;
+export function projectById(ctx: ServerContext, id: number): Promise<Project | null> {
+  return getProject(ctx.db, id);
 }
 
 export function projectRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -25,12 +25,12 @@ export function projectRoutes(app: FastifyInstance, ctx: ServerContext): void {
       },
     },
     async (req, reply) => {
-      const remote = /^[a-z+]+:\/\/|^[^/]+@[^:]+:/i.test(req.body.path);
+      const remote = isRemote(req.body.path);
       const path = remote ? req.body.path : resolve(req.body.path);
       if (!remote && !existsSync(path)) return reply.code(400).send({ error: 'bad_request', message: `no such folder on the server: ${path}` });
       const existing = await findProject(ctx.db, path);
       if (existing) return reply.code(200).send(existing);
-      await ctx.db.query('INSERT INTO projects (path, name) VALUES ($1, $2) ON CONFLICT (path) DO NOTHING', [path, path.replace(/[\\/]+$/, '').split(/[\\/:]/).pop()!.replace(/\.git$/, '')]);
+      await ctx.db.query('INSERT INTO projects (path, name) VALUES ($1, $2) ON CONFLICT (path) DO NOTHING', [path, projectName(path)]);
       const project = (await findProject(ctx.db, path))!;
       try {
         await projectRepo(ctx, project); // a remote is mirrored now, so a bad URL is said at once

@@ -14,7 +14,7 @@ import type { RunEvent } from '../../pipeline/events.js';
 import type { JobLeaseWire, LeaseRequest, LogChunkWire, OutcomeWire, ReportWire } from '../../runner/protocol.js';
 import { RUNNER_API } from '../../runner/protocol.js';
 import { SecretError } from '../../secrets/crypto.js';
-import { getPipeline, listProjects } from '../../store/pipelines.js';
+import { getPipeline, getProject } from '../../store/pipelines.js';
 import { complete, heartbeat, lease } from '../../store/queue.js';
 import { RunRecorder } from '../../store/recorder.js';
 import { publish, type ServerContext } from '../context.js';
@@ -201,7 +201,7 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const held = await holder(ctx, req.params.id, req.query.attempt, req.runner!.id);
       if (!held) return lost(reply);
       const p = (await getPipeline(ctx.db, { id: held.pipeline_id }))!;
-      const project = (await listProjects(ctx.db)).find((x) => x.id === p.projectId)!;
+      const project = (await getProject(ctx.db, p.projectId))!;
       // Made once per commit and kept: every job of a pipeline downloads the same files, and a
       // spawn from the server's large process is what a job start would otherwise wait for.
       const file = join(ctx.home, 'sources', `${project.id}-${p.sha}.tar`);
