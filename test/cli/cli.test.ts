@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -139,6 +139,14 @@ test('kill -9 of ferry run: the next command records the run as failed and stops
   const repo = makeRepo({ 'ferry.yml': `quick:\n  script: echo quick-done\nlong:\n  needs: [quick]\n  script: exec -a ${marker} sleep 300\n` });
   const child = spawn(process.execPath, [MAIN, 'run'], { cwd: repo.dir, env: ENV, stdio: 'ignore' });
   await waitFor(() => processesWith(marker).length > 0, 20_000, 'the long job to start');
+  // Kill only once the run has journaled the long job's process (quick's and long's notes), so
+  // the test is about a run killed mid-job, however slowly this machine runs.
+  const journalDir = join(repo.dir, '.ferry', 'journal');
+  await waitFor(
+    () => readdirSync(journalDir).some((f) => (readFileSync(join(journalDir, f), 'utf8').match(/"journal\.process"/g) ?? []).length >= 2),
+    20_000,
+    "the long job's process to be journaled",
+  );
   child.kill('SIGKILL');
   await new Promise((r) => child.on('close', r));
   assert.ok(processesWith(marker).length > 0, 'the job outlives a killed ferry (its own process group)');
