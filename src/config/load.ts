@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { checkNeedCycles } from './checks.js';
+import { normalizeEnvironments } from './environments.js';
 import { resolveAllExtends, type JobDef } from './extends.js';
 import { Issues } from './issues.js';
 import { fillDefaults, isMap, type Json } from './merge.js';
@@ -157,7 +158,7 @@ function build(root: Json, issues: Issues, lc: LineCounter, file: string): Pipel
     stages,
     variables: variables(root.variables),
     jobs,
-    environments: environments ?? {},
+    environments: normalizeEnvironments(ctx, environments),
     workflowRules: workflow ? rules(ctx, workflow.rules, ['always', 'never']) : null,
   };
 }

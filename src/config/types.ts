@@ -104,8 +104,8 @@ export interface PipelineConfig {
   stages: string[];
   variables: Record<string, string>;
   jobs: JobConfig[];
-  /** `environments:`: parsed as data now; the delivery controller gives it meaning. */
-  environments: Record<string, unknown>;
+  /** `environments:` by name, normalized (see EnvironmentConfig); the delivery controller runs them. */
+  environments: Record<string, EnvironmentConfig>;
   /** `workflow: { rules }`: decides whether a pipeline is created at all. */
   workflowRules: Rule[] | null;
 }
@@ -124,4 +124,174 @@ export class ConfigError extends Error {
     super(issues.map((i) => `${i.pos.file}:${i.pos.line}:${i.pos.col}: ${i.message}`).join('\n'));
     this.name = 'ConfigError';
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environments (`environments:`): where and how a deploy job's release goes. Durations are in
+// milliseconds; every default is applied here so the delivery controller never guesses.
+
+export interface EnvironmentConfig {
+  name: string;
+  target: TargetSpec;
+  strategy: StrategySpec;
+  health: HealthSpec;
+  /** The environment's router (process target): the port users reach it on, sticky sessions. */
+  router: RouterSpec;
+  protection: ProtectionSpec;
+  /** Variables given to the application's processes (after the pipeline's own). */
+  variables: Record<string, string>;
+  pos: SourcePos;
+}
+
+export interface RouterSpec {
+  /** Port of the environment's router on 127.0.0.1; undefined = the edge picks one and keeps it. */
+  port?: number;
+  /** Host to listen on (default 127.0.0.1). */
+  host: string;
+  /** Keep a client on the version it first got, through a cookie. */
+  sticky: boolean;
+}
+
+export type TargetSpec = ProcessTargetSpec | ScriptTargetSpec;
+
+/** Instances of a command supervised by the edge; each gets PORT and the release's files as cwd. */
+export interface ProcessTargetSpec {
+  type: 'process';
+  command: string;
+  instances: number;
+  /** Working directory inside the release's files (default: its root). */
+  cwd?: string;
+}
+
+/** The user's own commands for each move (ECS, Terraform, Ansible, ...); FERRY_* variables say what to do. */
+export interface ScriptTargetSpec {
+  type: 'script';
+  deploy: string[];
+  /** Run with FERRY_CANARY_WEIGHT=0..100 for each weight step; absent = the target has no traffic split. */
+  setWeight?: string[];
+  promote?: string[];
+  rollback?: string[];
+}
+
+export type StrategySpec = RollingSpec | BlueGreenSpec | CanarySpec;
+
+export interface RollingSpec {
+  type: 'rolling';
+  /** Extra instances started above `instances` while replacing (default 1). */
+  maxSurge: number;
+  /** Instances that may be out of service while replacing (default 0). */
+  maxUnavailable: number;
+}
+
+export interface BlueGreenSpec {
+  type: 'blue-green';
+  /** Port on which green answers before the switch (undefined = the edge picks one). */
+  previewPort?: number;
+  /** Checks against green's preview port before the switch. */
+  smoke: WebCheckSpec[];
+  /** How long blue stays running after the switch, for an instant rollback (default 5m). */
+  keepWarmMs: number;
+  /** Analysis after the switch, while blue is still warm. */
+  analysis?: AnalysisSpec;
+}
+
+export interface CanarySpec {
+  type: 'canary';
+  steps: CanaryStep[];
+  /** Analysis that runs in the background from the first weight step to the end, and the
+   * defaults for `analysis` steps. */
+  analysis?: AnalysisSpec;
+}
+
+export type CanaryStep =
+  | { kind: 'weight'; weight: number; pos: SourcePos }
+  /** durationMs undefined: wait until `ferry promote`. */
+  | { kind: 'pause'; durationMs?: number; pos: SourcePos }
+  | { kind: 'analysis'; durationMs: number; pos: SourcePos }
+  | { kind: 'approval'; pos: SourcePos };
+
+export interface AnalysisSpec {
+  /** How often every metric is measured (default 1s). */
+  intervalMs: number;
+  /** Failed measurements allowed per metric; one more fails the release (default 1). */
+  failureLimit: number;
+  /** Inconclusive measurements allowed (too little traffic, source unreachable); one more fails it (default 5). */
+  inconclusiveLimit: number;
+  metrics: MetricSpec[];
+}
+
+export type MetricSpec = RouterMetricSpec | PrometheusMetricSpec | WebMetricSpec;
+
+interface MetricBase {
+  name: string;
+  /** A comparison over the metric's values, like `error_rate < 0.01` or `p99_ms < stable_p99_ms * 1.5 + 20`;
+   * parsed by src/config/condition.ts. */
+  condition: string;
+  pos: SourcePos;
+}
+
+/** Figures of the canary's (or new version's) traffic at the router over the last interval:
+ * error_rate, p50_ms, p95_ms, p99_ms, request_rate, requests, and the same of stable as stable_*. */
+export interface RouterMetricSpec extends MetricBase {
+  source: 'router';
+  /** Fewer requests than this in an interval make the measurement inconclusive (default 20). */
+  minRequests: number;
+}
+
+/** A PromQL instant query; its single value is `result` in the condition. Query may use
+ * $FERRY_ENVIRONMENT, $FERRY_VERSION, $FERRY_STABLE_VERSION, $FERRY_INTERVAL (like 5s). */
+export interface PrometheusMetricSpec extends MetricBase {
+  source: 'prometheus';
+  query: string;
+  /** Prometheus base URL (default http://127.0.0.1:9090). */
+  address: string;
+}
+
+/** An HTTP request whose answer is checked; condition over `status`, `status_ok` (0/1: one of expectStatus, else 2xx),
+ * `duration_ms`, and `body_matches` (0/1, only with expectBody). */
+export interface WebMetricSpec extends MetricBase, WebCheckSpec {
+  source: 'web';
+}
+
+export interface WebCheckSpec {
+  /** A URL, or a path (starting with /) resolved against the new version's address. */
+  url: string;
+  method: string;
+  expectStatus?: number[];
+  /** A regular expression (re2) the body must match. */
+  expectBody?: string;
+  timeoutMs: number;
+}
+
+export interface HealthSpec {
+  /** Readiness: an instance takes traffic only after this path answers 2xx. */
+  readiness: ProbeSpec;
+  /** Liveness: an instance is restarted after `failureThreshold` failed checks in a row; null = none. */
+  liveness: ProbeSpec | null;
+  /** An instance that is not ready by then fails the release (default 60s). */
+  startTimeoutMs: number;
+}
+
+export interface ProbeSpec {
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
+  failureThreshold: number;
+}
+
+export interface ProtectionSpec {
+  /** Approvals needed from deployers other than the change's author (0 = none). */
+  approvals: number;
+  /** Branches (re2 patterns when written /like this/) allowed to deploy here; null = any. */
+  branches: string[] | null;
+  freeze: FreezeWindow[];
+}
+
+export interface FreezeWindow {
+  /** Cron expression of when each window opens (croner syntax, 5 or 6 fields). */
+  cron: string;
+  durationMs: number;
+  /** IANA time zone for the cron (default: the server's). */
+  timezone?: string;
+  pos: SourcePos;
 }

@@ -202,7 +202,7 @@ describe('job keys', () => {
   });
 
   it('accepts a deploy job without script', () => {
-    const c = ok('environments: { prod: {} }\nship: { deploy: { environment: prod } }\n');
+    const c = ok('environments: { prod: { target: { command: x } } }\nship: { deploy: { environment: prod } }\n');
     assert.deepEqual(job(c, 'ship').script, []);
   });
 });
