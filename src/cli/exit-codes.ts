@@ -11,6 +11,8 @@ export const EXIT = {
   ENVIRONMENT: 3,
   /** Wrong command-line usage. */
   USAGE: 64,
+  /** `ferry audit verify`: the audit log's hash chain is broken (an entry was changed or removed). */
+  TAMPERED: 65,
   /** A bug in Ferry: please report it with the output. */
   INTERNAL: 70,
   /** Interrupted (Ctrl-C); jobs were stopped and recorded as canceled. */

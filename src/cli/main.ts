@@ -17,6 +17,9 @@ import { registerDemo } from './demo.js';
 import { registerIngest } from './ingest.js';
 import { registerRunner, registerServer } from './server.js';
 import { registerSecret } from './secret.js';
+import { registerEdge } from './edge.js';
+import { registerAudit } from './audit.js';
+import { registerDelivery } from './delivery.js';
 import { SecretError } from '../secrets/errors.js';
 import { version } from './version.js';
 
@@ -52,6 +55,9 @@ registerIngest(program);
 registerServer(program);
 registerRunner(program);
 registerSecret(program);
+registerEdge(program);
+registerAudit(program);
+registerDelivery(program);
 
 function fail(message: string, code: number): never {
   process.stderr.write(message.endsWith('\n') ? message : `${message}\n`);

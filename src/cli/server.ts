@@ -25,6 +25,8 @@ export function registerServer(program: Command): void {
     .option('-j, --runner-concurrency <n>', 'jobs the in-process runner runs at once', positiveInt, availableParallelism())
     .option('--log-requests', 'log every HTTP request (JSON lines on stdout)')
     .option('--lease <seconds>', 'how long a runner that stopped heart-beating keeps its job', positiveInt, 30)
+    .option('--no-delivery', 'do not carry out releases here (another replica does, or there are none)')
+    .option('--edge-admin-port <n>', "the admin port of the edge this server starts when none runs (0: any free port)", (v: string) => Number.parseInt(v, 10))
     .addHelpText(
       'after',
       `
@@ -35,11 +37,11 @@ Examples:
 
 The first start prints an admin API token, once. Use it as FERRY_TOKEN.`,
     )
-    .action(async (opts: { listen: string; home: string; runner: boolean; runnerConcurrency: number; logRequests?: boolean; lease: number }) => {
+    .action(async (opts: { listen: string; home: string; runner: boolean; runnerConcurrency: number; logRequests?: boolean; lease: number; delivery: boolean; edgeAdminPort?: number }) => {
       const { host, port } = parseListen(opts.listen);
       // Loaded here: fastify and the server's modules are not for every command's start-up.
       const { startServer } = await import('../server/server.js');
-      const server = await startServer({ home: opts.home, databaseUrl: process.env.DATABASE_URL, host, port, runner: opts.runner, runnerConcurrency: opts.runnerConcurrency, logger: !!opts.logRequests, leaseMs: opts.lease * 1000 });
+      const server = await startServer({ home: opts.home, databaseUrl: process.env.DATABASE_URL, host, port, runner: opts.runner, runnerConcurrency: opts.runnerConcurrency, logger: !!opts.logRequests, leaseMs: opts.lease * 1000, delivery: opts.delivery, edgeAdminPort: opts.edgeAdminPort });
       const key = server.masterKey;
       // One write: whoever reads this (a supervisor, a test) gets the start-up message whole.
       let said = `Ferry server on ${server.url} (store: ${process.env.DATABASE_URL ? 'PostgreSQL' : join(opts.home, 'db')}; in-process runner: ${opts.runner ? `${opts.runnerConcurrency} at once` : 'off'})\n`;

@@ -87,7 +87,7 @@ export async function runAttempt(ctx: AttemptContext): Promise<AttemptResult> {
   const { job } = ctx;
   if (job.deploy) {
     // Never report a deploy that did not happen as passed.
-    sys(ctx, `This job deploys to the environment \`${job.deploy.environment}\`. Releases are carried out by Ferry's delivery controller, which this version does not have yet, so the job fails instead of pretending it deployed. Run deploy commands as a plain script job for now.`);
+    sys(ctx, `This job deploys to the environment \`${job.deploy.environment}\`. Releases are carried out by the delivery controller of \`ferry server\` (it drives the edge that runs and routes the application), so a local run does not deploy: the job fails rather than pretend. Run the pipeline on a server: ferry project add . && ferry trigger <project>.`);
     return { status: 'failed', exitCode: null, reason: 'unmet_prerequisites' };
   }
   try {

@@ -22,6 +22,8 @@ export type FailureReason =
   | 'runner_system_failure'
   /** GitLab's name for a job whose preconditions are not met (e.g. a deploy with no controller). */
   | 'unmet_prerequisites'
+  /** A deploy job whose release failed, was rolled back or aborted. */
+  | 'deployment_failure'
   | 'canceled'
   | 'unknown_failure';
 

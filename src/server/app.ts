@@ -15,6 +15,8 @@ import { secretRoutes } from './routes/secrets.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { localHookRoutes } from './routes/local-hooks.js';
+import { releaseRoutes } from './routes/releases.js';
+import { auditRoutes } from './routes/audit.js';
 
 export interface AppOptions {
   /** Log requests (pino, through fastify); off in tests. Tokens never appear in what is logged. */
@@ -48,6 +50,8 @@ export async function buildApp(ctx: ServerContext, opts: AppOptions = {}): Promi
   metricsRoutes(app, ctx);
   webhookRoutes(app, ctx);
   localHookRoutes(app, ctx);
+  releaseRoutes(app, ctx);
+  auditRoutes(app, ctx);
   await app.ready();
   return { app, routes };
 }

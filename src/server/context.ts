@@ -2,6 +2,7 @@
 import type { EventBus } from '../events/bus.js';
 import type { RunEvent } from '../pipeline/events.js';
 import type { Db } from '../store/db.js';
+import type { EdgeClient } from '../edge/client.js';
 
 export interface ServerContext {
   db: Db;
@@ -19,6 +20,8 @@ export interface ServerContext {
    * whose project has secrets fails rather than run without them.
    */
   masterKey?: Buffer;
+  /** The edge (data plane) of this host, started on first use; absent when delivery is off. */
+  edge?: () => Promise<EdgeClient>;
 }
 
 export function publish(ctx: ServerContext, events: RunEvent[]): void {

@@ -14,6 +14,11 @@ import { reapExpiredLeases } from '../store/queue.js';
 import { version } from '../cli/version.js';
 import { keyFingerprint, loadMasterKey } from '../secrets/crypto.js';
 import { buildApp } from './app.js';
+import { DeliveryController } from '../delivery/controller.js';
+import { ensureEdge } from './edge-process.js';
+import { getProject } from '../store/pipelines.js';
+import { projectRepo } from './trigger.js';
+import type { EdgeClient } from '../edge/client.js';
 import { publish, type ServerContext } from './context.js';
 
 export interface ServerOptions {
@@ -29,6 +34,10 @@ export interface ServerOptions {
   leaseMs?: number;
   /** Where FERRY_MASTER_KEY is read from (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Run the delivery controller (default true); it starts the edge when a release needs it. */
+  delivery?: boolean;
+  /** The edge's admin port when the server has to start it (default: the edge's own default). */
+  edgeAdminPort?: number;
 }
 
 export interface RunningServer {
@@ -52,6 +61,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     let adminToken: string | undefined;
     if ((await countUsers(db)) === 0) adminToken = (await createUserToken(db, 'admin', 'admin', 'first start')).token;
     const ctx: ServerContext = { db, home: opts.home, bus: new EventBus<RunEvent>(), leaseMs: opts.leaseMs ?? 30_000, masterKey: masterKey.key };
+    if (opts.delivery !== false) {
+      // Connected on first use: a server with no environments never starts an edge.
+      let edge: Promise<EdgeClient> | null = null;
+      ctx.edge = () => {
+        edge ??= ensureEdge(opts.home, { adminPort: opts.edgeAdminPort }).catch((err: Error) => {
+          edge = null;
+          throw err;
+        });
+        return edge;
+      };
+    }
     const { app } = await buildApp(ctx, { logger: opts.logger });
     await app.listen({ host: opts.host, port: opts.port });
     const addr = app.server.address();
@@ -66,6 +86,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       );
     }, REAP_EVERY_MS);
     reaper.unref();
+
+    let controller: DeliveryController | undefined;
+    if (ctx.edge) {
+      controller = new DeliveryController({
+        db,
+        home: opts.home,
+        // Stable across restarts (host and home): a restarted server takes its releases back at once.
+        owner: `${hostname()}-${createHash("sha256").update(opts.home).digest("hex").slice(0, 8)}`,
+        edge: ctx.edge,
+        repoOf: async (id) => projectRepo(ctx, (await getProject(db, id))!),
+        masterKey: masterKey.key,
+        publish: (events) => publish(ctx, events),
+        onError: (err) => process.stderr.write(`ferry server: delivery: ${err.stack ?? err.message}\n`),
+      });
+      controller.start();
+    }
 
     let runner: ChildRunner | undefined;
     if (opts.runner) {
@@ -89,6 +125,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       masterKey: { source: masterKey.source, keyFile, fingerprint: keyFingerprint(masterKey.key) },
       async close() {
         clearInterval(reaper);
+        await controller?.stop();
         await runner?.stop();
         await app.close();
         await db.close();

@@ -26,6 +26,8 @@ export interface TriggerRequest {
   /** What the trigger says the commit is (a webhook's push to a branch or tag): wins over git. */
   branch?: string | null;
   tag?: string | null;
+  /** The user who started it by hand (API, CLI): a release it makes is theirs (four eyes). */
+  triggeredBy?: string;
 }
 
 /**
@@ -68,7 +70,7 @@ export async function startPipeline(ctx: ServerContext, project: Project, req: T
   const pipelineId = randomUUID();
   const predefined = pipelineVariables({ commit, pipelineId, source: req.source, projectDir: repo, projectName: project.name });
   // Whether a pipeline is trusted is the server's decision, never a variable someone passes.
-  const variables = Object.fromEntries(Object.entries(req.variables ?? {}).filter(([k]) => k !== 'FERRY_PIPELINE_TRUSTED'));
+  const variables = Object.fromEntries(Object.entries(req.variables ?? {}).filter(([k]) => k !== 'FERRY_PIPELINE_TRUSTED' && k !== 'FERRY_TRIGGERED_BY'));
   const p = plan({ config, predefined, triggerVariables: variables });
   const started = pipelineStartedEvent({
     pipelineId,
@@ -77,7 +79,7 @@ export async function startPipeline(ctx: ServerContext, project: Project, req: T
     source: req.source,
     configText,
     // Server pipelines keep their predefined variables: runners get them with each job.
-    variables: { ...predefined, ...variables, FERRY_PIPELINE_TRUSTED: req.trusted ? 'true' : 'false' },
+    variables: { ...predefined, ...variables, FERRY_PIPELINE_TRUSTED: req.trusted ? 'true' : 'false', ...(req.triggeredBy ? { FERRY_TRIGGERED_BY: req.triggeredBy } : {}) },
     plan: p,
   });
   const { number, events } = await createPipeline(ctx.db, started);

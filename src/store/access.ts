@@ -35,12 +35,13 @@ export async function countUsers(db: Db): Promise<number> {
 }
 
 /** Creates a user (or finds it by name) and gives it a new token; returns the token, once. */
-export async function createUserToken(db: Db, name: string, role: Role, tokenName = 'default'): Promise<{ userId: number; token: string }> {
+export async function createUserToken(db: Db, name: string, role: Role, tokenName = 'default', email?: string): Promise<{ userId: number; token: string }> {
   return db.transaction(async (tx) => {
+    // The e-mail is what four-eyes approval compares with a commit's author.
     const [user] = await tx.query<{ id: number }>(
-      `INSERT INTO users (name, role) VALUES ($1, $2)
-       ON CONFLICT (name) DO UPDATE SET role = excluded.role RETURNING id`,
-      [name, role],
+      `INSERT INTO users (name, role, email) VALUES ($1, $2, $3)
+       ON CONFLICT (name) DO UPDATE SET role = excluded.role, email = coalesce(excluded.email, users.email) RETURNING id`,
+      [name, role, email ?? null],
     );
     const token = newToken('fry');
     await tx.query('INSERT INTO api_tokens (user_id, name, hash) VALUES ($1, $2, $3)', [user!.id, tokenName, hashToken(token)]);

@@ -121,6 +121,8 @@ export async function lease(db: Db, runner: { id: string; tags: string[]; leaseM
        WHERE id = (
          SELECT id FROM jobs
          WHERE status = 'pending' AND coalesce(spec -> 'tags', '[]'::jsonb) <@ $2::jsonb
+           -- deploy jobs are carried out by the delivery controller (takeDeployJobs), never a runner
+           AND (spec -> 'deploy') IS NULL
          ORDER BY queued_at, position
          LIMIT 1
          FOR UPDATE SKIP LOCKED)
@@ -131,6 +133,32 @@ export async function lease(db: Db, runner: { id: string; tags: string[]; leaseM
     const events: RunEvent[] = [stateEvent(row.pipeline_id, row.id, { status: 'running', attempt: row.attempt, allowedFailure: false }, at)];
     await record(tx, events);
     return { lease: { jobId: row.id, pipelineId: row.pipeline_id, attempt: row.attempt, job: row.spec, leaseExpiresAt: row.lease_expires_at }, events };
+  });
+}
+
+/** The lease owner of deploy jobs: their outcome is reported by the delivery controller. */
+export const DELIVERY_OWNER = 'delivery';
+
+/**
+ * Hands ready deploy jobs to the delivery controller: each is marked running under
+ * DELIVERY_OWNER with a lease that never expires (the release it becomes has its own owner), and
+ * `onTaken` is called inside the same transaction so the release is created with it or not at all.
+ */
+export async function takeDeployJobs<T>(db: Db, onTaken: (tx: Db, l: Lease) => Promise<T>, at = Date.now()): Promise<{ taken: T[]; events: RunEvent[] }> {
+  return db.transaction(async (tx) => {
+    const rows = await tx.query<{ id: string; pipeline_id: string; attempt: number; spec: PlannedJob; lease_expires_at: Date }>(
+      `UPDATE jobs SET lease_owner = $1, lease_expires_at = 'infinity'
+       WHERE id IN (
+         SELECT id FROM jobs WHERE status = 'pending' AND (spec -> 'deploy') IS NOT NULL
+         ORDER BY queued_at, position LIMIT 20 FOR UPDATE SKIP LOCKED)
+       RETURNING id, pipeline_id, attempt, spec, lease_expires_at`,
+      [DELIVERY_OWNER],
+    );
+    const events: RunEvent[] = rows.map((r) => stateEvent(r.pipeline_id, r.id, { status: 'running', attempt: r.attempt, allowedFailure: false }, at));
+    await record(tx, events);
+    const taken: T[] = [];
+    for (const r of rows) taken.push(await onTaken(tx, { jobId: r.id, pipelineId: r.pipeline_id, attempt: r.attempt, job: r.spec, leaseExpiresAt: r.lease_expires_at }));
+    return { taken, events };
   });
 }
 

@@ -1,5 +1,6 @@
 // Looking at real processes from tests: is anything with this marker in its command line alive?
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 
 /** PIDs of live processes whose command line contains `marker`. */
 export function processesWith(marker: string): number[] {
@@ -26,4 +27,27 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** A port that was free on 127.0.0.1 a moment ago (for a child process that must be told one). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** A binary from a Debian package, installed when missing and we may (root, apt); null if not. */
+export function debianBinary(bin: string, pkg: string): string | null {
+  if (existsSync(bin)) return bin;
+  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) return null;
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = spawnSync('apt-get', ['install', '-y', '-qq', pkg], { env, stdio: 'ignore', timeout: 600_000 });
+  if (r.status !== 0) {
+    spawnSync('apt-get', ['update', '-qq'], { env, stdio: 'ignore', timeout: 600_000 });
+    r = spawnSync('apt-get', ['install', '-y', '-qq', pkg], { env, stdio: 'ignore', timeout: 600_000 });
+  }
+  return existsSync(bin) ? bin : null;
 }

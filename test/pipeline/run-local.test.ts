@@ -309,7 +309,7 @@ production:
   needs: [build]
   deploy: { environment: production }
 environments:
-  production: {}
+  production: { target: { command: node server.js } }
 `);
   const r = await runPipeline(repo);
   assert.equal(r.jobs.build, 'success');

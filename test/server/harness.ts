@@ -18,7 +18,8 @@ export interface TestServer extends RunningServer {
 export async function testServer(opts: Partial<ServerOptions> & { postgres?: boolean } = {}): Promise<TestServer> {
   const home = opts.home ?? mkdtempSync(join(tmpdir(), 'ferry-server-'));
   const schema = opts.postgres ? await createSchema() : undefined;
-  const server = await startServer({ home, host: '127.0.0.1', port: 0, runner: true, runnerConcurrency: 2, ...opts, databaseUrl: schema?.url ?? opts.databaseUrl });
+  // Delivery only when a test asks: it starts an edge process that outlives the server.
+  const server = await startServer({ home, host: '127.0.0.1', port: 0, runner: true, runnerConcurrency: 2, delivery: false, ...opts, databaseUrl: schema?.url ?? opts.databaseUrl });
   const token = server.adminToken!;
   const call = async <T>(method: string, path: string, body?: unknown, tok: string | null = token) => {
     const res = await fetch(`${server.url}${path}`, {

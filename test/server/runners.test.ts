@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { makeRepo } from '../helpers/repo.js';
-import { processesWith, waitFor } from '../helpers/procs.js';
+import { freePort, processesWith, waitFor } from '../helpers/procs.js';
 import { createSchema, PG_URL } from '../store/helpers.js';
 import { testServer } from './harness.js';
 
@@ -116,15 +116,6 @@ async function api<T>(port: number, token: string, method: string, path: string,
   return (await res.json()) as T;
 }
 
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test('kill -9 of the server mid-pipeline: after a restart the pipeline ends cleanly and no job process is left', { timeout: 180_000 }, async () => {
   const home = mkdtempSync(join(tmpdir(), 'ferry-crash-'));

@@ -133,13 +133,13 @@ test('pipelines that are not trusted (forks, untrusted merge requests) get no se
 
 const DEPLOYS = `
 environments:
-  production: {}
-  staging: {}
+  production: { target: { command: node app.js } }
+  staging: { target: { command: node app.js } }
 build:
   script: echo build
 deploy_prod:
+  needs: [build]
   deploy: { environment: production }
-  script: echo deploy
 `;
 
 test('environment secrets go only to deploy jobs of that environment and win over global ones; the server masks what a runner did not', { timeout: 60_000 }, async () => {
@@ -155,21 +155,16 @@ test('environment secrets go only to deploy jobs of that environment and win ove
 
     const started = await server.call<{ pipelineId: string }>('POST', `/api/projects/${id}/pipelines`, {});
     assert.equal(started.status, 201, JSON.stringify(started.body));
-    const leases: Record<string, JobLeaseWire> = {};
-    for (let i = 0; i < 2; i++) {
-      const l = await server.call<JobLeaseWire>('POST', '/api/runner/lease', { waitMs: 2000 }, runner.body.token);
-      assert.equal(l.status, 200);
-      leases[l.body.job.name] = l.body;
-    }
-    const build = leases.build;
-    const deploy = leases.deploy_prod;
+    const l = await server.call<JobLeaseWire>('POST', '/api/runner/lease', { waitMs: 2000 }, runner.body.token);
+    assert.equal(l.status, 200);
+    const build = l.body;
+    assert.equal(build.job.name, 'build');
     assert.deepEqual([...build.secretNames!].sort(), ['GLOBAL_ONLY', 'SHARED']);
     assert.equal(build.variables.SHARED, 'global-shared-value');
     assert.equal(build.variables.PROD_ONLY, undefined);
-    assert.deepEqual([...deploy.secretNames!].sort(), ['GLOBAL_ONLY', 'PROD_ONLY', 'SHARED']);
-    assert.equal(deploy.variables.SHARED, 'production-shared-value', "the environment's value wins");
-    assert.equal(deploy.variables.PROD_ONLY, 'production-only-value');
-    assert.equal(deploy.variables.STAGE_ONLY, undefined);
+    // Environment secrets go to the deployed application (the delivery controller's instances),
+    // never to a runner: deploy jobs are not leased at all.
+    assert.deepEqual(await jobSecrets(server.ctx.db, server.ctx.masterKey, id, 'production'), { GLOBAL_ONLY: 'global-only-value', SHARED: 'production-shared-value', PROD_ONLY: 'production-only-value' });
     // The store function the lease uses, directly.
     assert.deepEqual(await jobSecrets(server.ctx.db, server.ctx.masterKey, id, 'staging'), { GLOBAL_ONLY: 'global-only-value', SHARED: 'global-shared-value', STAGE_ONLY: 'staging-only-value' });
 

@@ -5,22 +5,22 @@ import type { ServerContext } from '../context.js';
 
 export function accessRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/api/users', { config: { access: 'admin' }, schema: { summary: 'List users and their roles', tags: ['access'] } }, async () =>
-    ctx.db.query('SELECT id, name, role, created_at AS "createdAt" FROM users ORDER BY id'),
+    ctx.db.query('SELECT id, name, role, email, created_at AS "createdAt" FROM users ORDER BY id'),
   );
 
-  app.post<{ Body: { name: string; role: Role } }>(
+  app.post<{ Body: { name: string; role: Role; email?: string } }>(
     '/api/users',
     {
       config: { access: 'admin' },
       schema: {
         summary: 'Create a user (or change its role) and issue it a new API token, shown once',
         tags: ['access'],
-        body: { type: 'object', required: ['name', 'role'], additionalProperties: false, properties: { name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' }, role: { type: 'string', enum: [...ROLES] } } },
+        body: { type: 'object', required: ['name', 'role'], additionalProperties: false, properties: { name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' }, role: { type: 'string', enum: [...ROLES] }, email: { type: 'string', maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$' } } },
       },
     },
     async (req, reply) => {
-      const { userId, token } = await createUserToken(ctx.db, req.body.name, req.body.role);
-      return reply.code(201).send({ userId, name: req.body.name, role: req.body.role, token });
+      const { userId, token } = await createUserToken(ctx.db, req.body.name, req.body.role, 'default', req.body.email);
+      return reply.code(201).send({ userId, name: req.body.name, role: req.body.role, email: req.body.email ?? null, token });
     },
   );
 

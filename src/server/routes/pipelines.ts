@@ -43,7 +43,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const project = await projectById(ctx, req.params.project);
       if (!project) return reply.code(404).send({ error: 'not_found', message: `no project ${req.params.project}` });
       try {
-        const started = await startPipeline(ctx, project, { rev: req.body?.ref, source: 'api', variables: req.body?.variables, trusted: true });
+        const started = await startPipeline(ctx, project, { rev: req.body?.ref, source: 'api', variables: req.body?.variables, trusted: true, triggeredBy: req.principal?.name });
         return reply.code(201).send(started);
       } catch (err) {
         if (err instanceof ConfigError) return reply.code(422).send({ error: 'invalid_config', issues: err.issues });

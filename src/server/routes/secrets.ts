@@ -5,6 +5,7 @@ import { SecretError } from '../../secrets/crypto.js';
 import { deleteSecret, EVERY_JOB, listSecrets, setSecret, validateEnvironment } from '../../store/secrets.js';
 import type { ServerContext } from '../context.js';
 import { projectById } from './projects.js';
+import { appendAudit } from '../../store/audit.js';
 
 const projectParam = { type: 'object', required: ['project'], properties: { project: { type: 'integer' } } } as const;
 const nameParams = { type: 'object', required: ['project', 'name'], properties: { project: { type: 'integer' }, name: { type: 'string', maxLength: 256 } } } as const;
@@ -46,6 +47,8 @@ export function secretRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const env = req.body.environment ?? EVERY_JOB;
       try {
         const r = await setSecret(ctx.db, ctx.masterKey, { projectId: project.id, environment: env, name: req.params.name, value: req.body.value, updatedBy: req.principal?.name });
+        // The name and scope only: the value never reaches the audit log.
+        await appendAudit(ctx.db, { actor: req.principal!.name, action: 'secret.set', projectId: project.id, environment: env || null, subject: req.params.name, detail: { created: r.created } });
         return reply.code(r.created ? 201 : 200).send({ name: req.params.name, environment: env, created: r.created, updatedAt: r.updatedAt });
       } catch (err) {
         const bad = badRequest(err);
@@ -73,6 +76,7 @@ export function secretRoutes(app: FastifyInstance, ctx: ServerContext): void {
       if (!(await deleteSecret(ctx.db, project.id, req.params.name, env))) {
         return reply.code(404).send({ error: 'not_found', message: `project ${project.id} has no secret ${req.params.name}${env ? ` for ${env}` : ''}` });
       }
+      await appendAudit(ctx.db, { actor: req.principal!.name, action: 'secret.deleted', projectId: project.id, environment: env || null, subject: req.params.name });
       return { deleted: true };
     },
   );

@@ -6,6 +6,7 @@ import { sql as m001 } from './001_init.js';
 import { sql as m002 } from './002_queue.js';
 import { sql as m003 } from './003_server.js';
 import { sql as m004 } from './004_secrets.js';
+import { sql as m005 } from './005_delivery.js';
 
 export interface Migration {
   version: number;
@@ -18,6 +19,7 @@ export const migrations: readonly Migration[] = [
   { version: 2, name: 'queue', sql: m002 },
   { version: 3, name: 'server', sql: m003 },
   { version: 4, name: 'secrets', sql: m004 },
+  { version: 5, name: 'delivery', sql: m005 },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;

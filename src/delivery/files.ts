@@ -1,0 +1,37 @@
+// A release's files on the server's host: the commit's tree (git archive) with the artifacts of
+// the jobs the deploy job needs unpacked over it, under FERRY_HOME/releases/<id>/files. Made
+// once per release and kept while the release may be rolled back to.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+function run(cmd: string, args: string[], cwd?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${err.trim()}`))));
+  });
+}
+
+export function releaseDir(home: string, releaseId: string): string {
+  return join(home, 'releases', releaseId);
+}
+
+/** Builds the release's files; returns their folder. Safe to call again after a crash. */
+export async function prepareReleaseFiles(p: { home: string; releaseId: string; repo: string; sha: string; artifactTars: string[] }): Promise<string> {
+  const dir = join(releaseDir(p.home, p.releaseId), 'files');
+  if (existsSync(dir)) return dir;
+  const tmp = `${dir}.tmp`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  const tar = join(releaseDir(p.home, p.releaseId), 'source.tar');
+  await run('git', ['archive', '--format=tar', `--output=${tar}`, p.sha], p.repo);
+  await run('tar', ['-xf', tar, '-C', tmp]);
+  await rm(tar, { force: true });
+  for (const a of p.artifactTars) if (existsSync(a)) await run('tar', ['-xf', a, '-C', tmp]);
+  await rename(tmp, dir);
+  return dir;
+}
