@@ -34,9 +34,11 @@ import { activeFreeze } from './gates/freeze.js';
 import { branchAllowed } from './gates/branches.js';
 import { AbortRequested, ControllerStopping, ReleaseFailed, ReleaseRun, type StableTrack } from './release-run.js';
 import { strategyFor } from './strategies/index.js';
+import { redeploy } from './strategies/redeploy.js';
 import { versionLabel } from './targets/names.js';
 import { ProcessTarget } from './targets/process.js';
-import type { Target } from './targets/types.js';
+import { ScriptTarget } from './targets/script.js';
+import type { Target, TargetContext } from './targets/types.js';
 import { join } from 'node:path';
 
 export interface ControllerOptions {
@@ -200,7 +202,7 @@ export class DeliveryController {
         canceled: () => this.jobCanceled(rel!),
       });
       await run.checkSignals();
-      await strategyFor(rel.redeployOf ? { type: 'blue-green', smoke: [], keepWarmMs: 0 } : env.strategy).run(run);
+      await (rel.redeployOf ? redeploy : strategyFor(env.strategy)).run(run);
       await this.finish(rel, 'succeeded', 'controller', `${versionLabel(rel)} serves ${env.name}`, run);
     } catch (err) {
       if (err instanceof ControllerStopping) return;
@@ -208,7 +210,7 @@ export class DeliveryController {
       const aborted = e instanceof AbortRequested;
       say(`${aborted ? 'aborting' : 'failed'}: ${e.message}`);
       try {
-        if (run) await strategyFor(env.strategy).undo(run);
+        if (run) await (rel.redeployOf ? redeploy : strategyFor(env.strategy)).undo(run);
       } catch (undoErr) {
         say(`could not undo everything: ${(undoErr as Error).message}`);
       }
@@ -273,20 +275,19 @@ export class DeliveryController {
   }
 
   async targetFor(rel: Release, env: EnvironmentConfig): Promise<Target> {
+    const secrets = () => jobSecrets(this.o.db, this.o.masterKey, rel.projectId, rel.environment);
+    const ctx: TargetContext = {
+      home: this.o.home,
+      env,
+      projectId: rel.projectId,
+      variables: async () => ({ ...env.variables, ...(await secrets()) }),
+      log: this.narrator(rel),
+    };
+    // A script target needs no edge: the user's commands do the work.
+    if (env.target.type === 'script') return new ScriptTarget(ctx, { secrets: async () => Object.values(await secrets()) });
     const edge = await this.o.edge();
     const envRow = await getEnvironment(this.o.db, rel.projectId, rel.environment);
-    return new ProcessTarget(
-      edge,
-      {
-        home: this.o.home,
-        env,
-        projectId: rel.projectId,
-        variables: async () => ({ ...env.variables, ...(await jobSecrets(this.o.db, this.o.masterKey, rel.projectId, rel.environment)) }),
-        log: this.narrator(rel),
-      },
-      (port) => setRouterPort(this.o.db, rel.projectId, rel.environment, port),
-      envRow?.routerPort ?? null,
-    );
+    return new ProcessTarget(edge, ctx, (port) => setRouterPort(this.o.db, rel.projectId, rel.environment, port), envRow?.routerPort ?? null);
   }
 
   private async stableTrack(rel: Release, target: Target): Promise<StableTrack | null> {
