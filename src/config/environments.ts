@@ -168,6 +168,7 @@ class EnvironmentNormalizer {
       router: this.router(target),
       protection: this.protection(),
       variables: variables(this.env.variables),
+      onRestart: this.env.on_restart === 'rollback' ? 'rollback' : 'resume',
       pos: this.issues.pos(this.nameLoc),
     };
   }

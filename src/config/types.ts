@@ -140,6 +140,8 @@ export interface EnvironmentConfig {
   protection: ProtectionSpec;
   /** Variables given to the application's processes (after the pipeline's own). */
   variables: Record<string, string>;
+  /** A release found under way by a restarted server: resumed at its step, or rolled back. */
+  onRestart: 'resume' | 'rollback';
   pos: SourcePos;
 }
 

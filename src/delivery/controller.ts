@@ -161,6 +161,8 @@ export class DeliveryController {
   private async drive(id: string): Promise<void> {
     let rel = await getRelease(this.o.db, id);
     if (!rel || FINAL.includes(rel.status)) return;
+    // Progressing already when this controller picked it up: a server stopped while driving it.
+    const resumed = rel.status === 'progressing';
     const say = this.narrator(rel);
     // One release at a time per environment: a later one waits for the earlier to finish.
     const first = await activeRelease(this.o.db, rel.projectId, rel.environment);
@@ -202,6 +204,10 @@ export class DeliveryController {
         canceled: () => this.jobCanceled(rel!),
       });
       await run.checkSignals();
+      if (resumed) {
+        if (env.onRestart === 'rollback' && !rel.redeployOf) throw new AbortRequested('controller', 'the server restarted during the release (on_restart: rollback)', true);
+        say(`resuming at step ${rel.step} after a restart of the server`);
+      }
       await (rel.redeployOf ? redeploy : strategyFor(env.strategy)).run(run);
       await this.finish(rel, 'succeeded', 'controller', `${versionLabel(rel)} serves ${env.name}`, run);
     } catch (err) {

@@ -64,6 +64,7 @@ describe('environments: defaults', () => {
       router: { host: '127.0.0.1', sticky: false },
       protection: { approvals: 0, branches: null, freeze: [] },
       variables: {},
+      onRestart: 'resume',
       pos: pos(3, 3),
     });
   });

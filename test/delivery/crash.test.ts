@@ -40,7 +40,7 @@ strategy:
         - { name: errors, source: router, condition: "error_rate < 0.05", min_requests: 5 }
 `;
 
-test('kill -9 of the server mid-canary: production keeps answering and the restarted controller finishes the release', { timeout: 240_000 }, async () => {
+test('kill -9 of the server mid-canary: production keeps answering and the restarted controller finishes the release, or rolls it back when told to', { timeout: 240_000 }, async () => {
   const home = mkdtempSync(join(tmpdir(), 'ferry-delivery-crash-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -83,6 +83,26 @@ test('kill -9 of the server mid-canary: production keeps answering and the resta
     assert.equal(s.stable?.number, 2);
     assert.equal((await (await fetch(url)).text()).trim(), 'hello from v2');
     assert.equal(s.instances.filter((i) => i.release !== s.stable!.id).length, 0, 'the old instances were retired');
+
+    // The same again with on_restart: rollback: the restarted controller puts traffic back on v2.
+    repo.write('ferry.yml', pipelineYaml(`${ENV}\non_restart: rollback`, { VERSION: 'v3' }));
+    repo.commit('v3');
+    const third = await call<{ pipelineId: string }>('POST', `/api/projects/${project.id}/pipelines`, {});
+    await waitFor(async () => (await status()).active?.weight === 30, 60_000, 'the v3 canary at 30%');
+    const load3 = startLoad({ url, rps: 100, concurrency: 8 });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+    child = serverProcess(home, port);
+    await started(child);
+    await waitFor(async () => (await pipelineOf(third.pipelineId)).status === 'failed', 90_000, 'the v3 release to be rolled back after the restart');
+    const r3 = await load3.stop();
+    assert.equal(r3.failed, 0, `failed requests: ${JSON.stringify(r3.errors)}`);
+    const s3 = await status();
+    assert.equal(s3.stable?.number, 2);
+    const v3 = s3.releases.find((x) => x.number === 3)!;
+    assert.equal(v3.status, 'rolled_back');
+    assert.match(v3.reason ?? '', /on_restart: rollback/);
+    assert.equal((await (await fetch(url)).text()).trim(), 'hello from v2');
   } finally {
     await new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();

@@ -18,10 +18,12 @@ export const blueGreen: Strategy = {
       await run.advance(1, `green ${run.version} ready beside blue ${run.stable.version}`);
     }
     if (run.step <= 1) {
+      // A target without a preview (script) leaves green where its own system puts it: smoke
+      // checks then need full URLs (the config refuses paths there), and a path fails clearly.
       const url = await run.target.preview(run.version, run.progress.instances);
-      run.log(`preview of ${run.version} at ${url}`);
+      run.log(url ? `preview of ${run.version} at ${url}` : `no preview of ${run.version} on this target${spec.smoke.length ? ': smoke checks use their full URLs' : ''}`);
       for (const check of spec.smoke) {
-        const m = await measureWeb(check, { environment: run.env.name, version: run.version, intervalMs: 0, newVersionUrl: url });
+        const m = await measureWeb(check, { environment: run.env.name, version: run.version, intervalMs: 0, newVersionUrl: url ?? undefined });
         const verdict = webCheckVerdict(check, m);
         if (!verdict.ok) {
           await run.target.closePreview();

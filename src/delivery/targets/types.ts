@@ -1,6 +1,6 @@
 // What a strategy asks of a target: start a release's instances, stop them, and say where
-// traffic goes. One file per target under targets/ (process today; docker and kubernetes come
-// behind the same interface), so a strategy never knows where the application runs.
+// traffic goes. One file per target under targets/ (process and script today; docker and
+// kubernetes come behind the same interface), so a strategy never knows where the application runs.
 import type { RouteMetrics } from '../../edge/api.js';
 import type { EnvironmentConfig } from '../../config/types.js';
 import type { Release } from '../../store/releases.js';
@@ -19,8 +19,9 @@ export interface Target {
   retire(instances: string[]): Promise<void>;
   /** Routes the environment's traffic; atomic; requests in flight finish where they are. */
   route(split: TrafficSplit): Promise<void>;
-  /** A second router that reaches only `instances` (blue-green's preview); returns its URL. */
-  preview(version: string, instances: string[]): Promise<string>;
+  /** A second router that reaches only `instances` (blue-green's preview); returns its URL, or
+   * null when the target has none (script: the new version answers where its own system puts it). */
+  preview(version: string, instances: string[]): Promise<string | null>;
   closePreview(): Promise<void>;
   /** Cumulative per-version figures of the environment's router (null: the target has none). */
   metrics(): Promise<RouteMetrics | null>;
