@@ -110,11 +110,14 @@ export class DeliveryController {
   // ---- deploy jobs → releases ---------------------------------------------------------------
 
   private async takeJobs(): Promise<void> {
-    const { events } = await takeDeployJobs(this.o.db, async (tx, l) => this.releaseForJob(tx, l));
+    const { taken, events } = await takeDeployJobs(this.o.db, async (tx, l) => this.releaseForJob(tx, l));
     this.o.publish(events);
+    // Jobs that could not become releases fail now that taking them is committed.
+    for (const l of taken) if (l) await this.finishJob(l.pipelineId, l.jobId, l.attempt, 'failed');
   }
 
-  private async releaseForJob(tx: Db, l: Lease): Promise<void> {
+  /** Creates the release of a deploy job; returns the job back when it cannot have one. */
+  private async releaseForJob(tx: Db, l: Lease): Promise<Lease | null> {
     const envName = l.job.deploy!.environment;
     const [p] = await tx.query<{ project_id: number; sha: string; branch: string | null; config_text: string; variables: Record<string, string> }>(
       'SELECT project_id, sha, branch, config_text, variables FROM pipelines WHERE id = $1',
@@ -124,9 +127,7 @@ export class DeliveryController {
     const env = config?.environments[envName];
     if (!env) {
       await this.jobLog(tx, l.pipelineId, l.jobId, l.attempt, `ferry: cannot deploy: ${issues.length ? issues[0]!.message : `environment \`${envName}\` is not declared`}`);
-      // Finished after this transaction commits, through the normal path.
-      queueMicrotask(() => void this.finishJob(l.pipelineId, l.jobId, l.attempt, false));
-      return;
+      return l;
     }
     const vars = p!.variables ?? {};
     const rel = await createRelease(tx, {
@@ -143,6 +144,7 @@ export class DeliveryController {
     await this.jobLog(tx, l.pipelineId, l.jobId, l.attempt, `ferry: release ${envName}#${rel.number} (${rel.id}) of ${rel.sha.slice(0, 12)} created; strategy ${env.strategy.type}`);
     // Last in the transaction: the audit lock is held until commit.
     await appendAudit(tx, { actor: rel.createdBy, action: 'release.created', projectId: rel.projectId, environment: envName, subject: rel.id, reason: `release #${rel.number} of ${rel.sha.slice(0, 12)}`, detail: { pipelineId: l.pipelineId, jobId: l.jobId, sha: rel.sha, branch: rel.branch } });
+    return null;
   }
 
   private async jobLog(db: Db, pipelineId: string, jobId: string, attempt: number, line: string): Promise<void> {
@@ -151,8 +153,9 @@ export class DeliveryController {
     this.o.publish([e]);
   }
 
-  private async finishJob(pipelineId: string, jobId: string, attempt: number, ok: boolean): Promise<void> {
-    const { events } = await complete(this.o.db, { jobId, attempt, runnerId: DELIVERY_OWNER, outcome: ok ? { status: 'success', exitCode: 0 } : { status: 'failed', exitCode: null, reason: 'deployment_failure' } });
+  private async finishJob(pipelineId: string, jobId: string, attempt: number, how: 'success' | 'failed' | 'canceled'): Promise<void> {
+    const outcome = how === 'failed' ? ({ status: 'failed', exitCode: null, reason: 'deployment_failure' } as const) : how === 'success' ? ({ status: 'success', exitCode: 0 } as const) : ({ status: 'canceled', exitCode: null } as const);
+    const { events } = await complete(this.o.db, { jobId, attempt, runnerId: DELIVERY_OWNER, outcome });
     this.o.publish(events);
   }
 
@@ -248,7 +251,7 @@ export class DeliveryController {
     this.narrator(rel)(`release ${status.replace('_', ' ')}: ${reason}`);
     if (rel.jobId && rel.pipelineId) {
       const [job] = await this.o.db.query<{ attempt: number; status: string; lease_owner: string | null }>('SELECT attempt, status, lease_owner FROM jobs WHERE id = $1', [rel.jobId]);
-      if (job && job.status === 'running' && job.lease_owner === DELIVERY_OWNER) await this.finishJob(rel.pipelineId, rel.jobId, job.attempt, status === 'succeeded');
+      if (job && job.status === 'running' && job.lease_owner === DELIVERY_OWNER) await this.finishJob(rel.pipelineId, rel.jobId, job.attempt, status === 'succeeded' ? 'success' : actor === 'pipeline' ? 'canceled' : 'failed');
     }
   }
 

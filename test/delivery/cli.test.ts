@@ -85,6 +85,16 @@ describe('ferry status, releases, promote, abort, rollback', { timeout: 300_000 
     assert.equal(s.releases[0]!.reason, 'not today');
     assert.equal(await answer(), 'hello from v5');
 
+    // Canceling the pipeline stops its release the same way; the deploy job is canceled.
+    const third = await rig.release(PAUSED, { VERSION: 'v7' }, { wait: false });
+    await rig.waitRelease((x) => x.active?.weight === 20);
+    assert.equal((await rig.server.call('POST', `/api/pipelines/${third.pipelineId}/cancel`)).status, 200);
+    const canceled = await rig.server.waitPipeline(third.pipelineId);
+    assert.equal(canceled.status, 'canceled');
+    assert.equal(canceled.jobs[0]!.status, 'canceled');
+    assert.equal((await rig.status()).releases[0]!.status, 'aborted');
+    assert.equal(await answer(), 'hello from v5');
+
     const none = (await ferry('promote', 'production'));
     assert.equal(none.code, 1);
     assert.match(none.err, /no release of production is under way \(#\d+ serves it\)/);
