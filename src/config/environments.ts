@@ -82,6 +82,13 @@ const SOURCE_KEYS: Record<MetricSpec['source'], string[]> = {
 };
 
 const PROCESS_KEYS = ['command', 'instances', 'cwd'];
+/** Keys of `router:` that only HAProxy as the provider uses. */
+const HAPROXY_KEYS = ['socket', 'backend', 'stats_url', 'url'];
+/** Router values HAProxy's figures cannot give: it keeps average times, not a latency histogram. */
+const LATENCY_VALUE = /^(stable_)?p(50|95|99)_ms$/;
+/** HAProxy's names for proxies (a backend), as its configuration parser accepts them. */
+const HAPROXY_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+const HAPROXY_EXAMPLE = 'router:\n  provider: haproxy\n  socket: /run/haproxy/admin.sock      # its runtime API (stats socket ... level admin)\n  backend: app                         # the backend with the stable*/canary* server slots\n  stats_url: http://127.0.0.1:8404/metrics\n  url: http://127.0.0.1:8080';
 const SCRIPT_KEYS = ['deploy', 'set_weight', 'promote', 'rollback'];
 const STRATEGIES = ['rolling', 'blue-green', 'canary'] as const;
 const STEP_KINDS = ['weight', 'pause', 'analysis', 'approval'] as const;
@@ -110,6 +117,7 @@ export function normalizeEnvironments(ctx: EnvironmentContext, raw: Json | null)
     out[name] = new EnvironmentNormalizer(ctx, name, body, nameLoc).run();
   }
   checkPorts(ctx, raw, out);
+  checkBackends(ctx, raw, out);
   return out;
 }
 
@@ -147,6 +155,8 @@ function compileRegex(src: string, flags = ''): string | undefined {
 class EnvironmentNormalizer {
   private readonly issues: Issues;
   private readonly base: string;
+  /** `router: { provider: haproxy }`: known before the analysis is read, for what it cannot measure. */
+  private readonly haproxy: boolean;
 
   constructor(
     private readonly ctx: EnvironmentContext,
@@ -156,6 +166,7 @@ class EnvironmentNormalizer {
   ) {
     this.issues = ctx.issues;
     this.base = `environments.${name}`;
+    this.haproxy = isMap(env.router) && env.router.provider === 'haproxy' && !(isMap(env.target) && env.target.type === 'script');
   }
 
   run(): EnvironmentConfig {
@@ -522,6 +533,13 @@ class EnvironmentNormalizer {
           `\`${id.name}\` is not a value of ${source} metrics${where(id.offset)}`,
           near ?? `${source} metrics have: ${allowed.join(', ')}`,
         );
+      } else if (source === 'router' && this.haproxy && LATENCY_VALUE.test(id.name)) {
+        this.issues.add(
+          'unknown-identifier',
+          inside(id.offset),
+          `\`${id.name}\` never has a value with HAProxy as the router: HAProxy gives average response times, not the latency histogram p50/p95/p99 are computed from${where(id.offset)}`,
+          'measure latency with source: prometheus (a histogram of your application) or source: web (duration_ms); error_rate, request_rate and requests come from HAProxy',
+        );
       } else if (strategy === 'blue-green' && id.name.startsWith('stable_')) {
         this.issues.add(
           'unknown-identifier',
@@ -617,21 +635,62 @@ class EnvironmentNormalizer {
       }
       return spec;
     }
+    const haproxy = this.haproxy;
     if (isMap(r)) {
-      if (Number.isInteger(r.port)) spec.port = r.port as number;
+      if (r.provider === 'edge' || r.provider === 'haproxy') spec.provider = r.provider;
+      if (haproxy) {
+        if ('port' in r) this.misplaced(r, 'port', '`port` is for the edge\'s router; with `provider: haproxy`, users connect to HAProxy\'s frontend', "remove it: the frontend's `bind` in haproxy.cfg says where users connect (give that address as url: http://HOST:PORT)");
+        if ('sticky' in r) this.misplaced(r, 'sticky', '`sticky` is for the edge\'s router; HAProxy keeps clients on a server with its own cookie', 'remove it, and add `cookie SERVERID insert indirect nocache` to the backend in haproxy.cfg if clients must stay on one version');
+      } else {
+        for (const k of HAPROXY_KEYS) {
+          if (k in r) this.misplaced(r, k, `\`${k}\` is for \`provider: haproxy\`; this environment's router is the edge's`, 'add provider: haproxy to route through your HAProxy, or remove it');
+        }
+        if (Number.isInteger(r.port)) spec.port = r.port as number;
+        if (typeof r.sticky === 'boolean') spec.sticky = r.sticky;
+      }
       const host = str(r.host);
       if (host !== undefined) {
         if (isIP(host) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host)) spec.host = host;
         else this.issues.add('bad-value', valueLoc(r, 'host'), `\`${host}\` is not an address to listen on (${label}.host)`, 'use an IP address like 127.0.0.1 or 0.0.0.0, or a host name');
       }
-      if (typeof r.sticky === 'boolean') spec.sticky = r.sticky;
+      if (haproxy) this.haproxyRouter(r, label, spec);
     }
-    if (Number.isInteger(this.env.port)) {
+    if (haproxy) {
+      if ('port' in this.env) this.misplaced(this.env, 'port', '`port` is for the edge\'s router; with `provider: haproxy`, users connect to HAProxy\'s frontend', "remove it: the frontend's `bind` in haproxy.cfg says where users connect (give that address as router.url)");
+    } else if (Number.isInteger(this.env.port)) {
       if (spec.port !== undefined) {
         this.issues.add('conflicting-keys', keyLoc(this.env, 'port'), `environment \`${this.name}\` sets both \`port\` and \`router.port\``, '`port:` is a shorthand for router.port; keep one of them');
       } else spec.port = this.env.port as number;
     }
     return spec;
+  }
+
+  /** socket, backend, stats_url and url of `router: { provider: haproxy }`. */
+  private haproxyRouter(r: Json, label: string, spec: RouterSpec): void {
+    const at = valueLoc(this.env, 'router');
+    const socket = str(r.socket);
+    if (r.socket === undefined) {
+      this.missing(at, label, 'socket', `HAProxy is driven through its runtime API: the \`stats socket\` of haproxy.cfg, at level admin, like\n${HAPROXY_EXAMPLE}`);
+    } else if (socket !== undefined) {
+      if (isRuntimeSocket(socket)) spec.socket = socket;
+      else this.issues.add('bad-value', valueLoc(r, 'socket'), `\`${socket}\` is neither the absolute path of a unix socket nor HOST:PORT (${label}.socket)`, 'write the `stats socket` of haproxy.cfg: a path like /run/haproxy/admin.sock, or 127.0.0.1:9999 for `stats socket ipv4@127.0.0.1:9999 level admin`');
+    }
+    const backend = str(r.backend);
+    if (r.backend === undefined) {
+      this.missing(at, label, 'backend', 'the backend of haproxy.cfg whose `stable` and `canary` server slots Ferry fills, like backend: app');
+    } else if (backend !== undefined) {
+      if (HAPROXY_NAME.test(backend)) spec.backend = backend;
+      else this.issues.add('bad-value', valueLoc(r, 'backend'), `\`${backend}\` is not a backend name HAProxy accepts (${label}.backend)`, 'use the name of the `backend` section in haproxy.cfg: letters, digits, `_`, `.`, `:` and `-`');
+    }
+    for (const [key, field, hint] of [
+      ['stats_url', 'statsUrl', 'the URL of its Prometheus exporter, like stats_url: http://127.0.0.1:8404/metrics (a frontend with `http-request use-service prometheus-exporter`)'],
+      ['url', 'url', 'where users reach the environment through HAProxy, like url: http://127.0.0.1:8080'],
+    ] as const) {
+      const v = str(r[key]);
+      if (v === undefined) continue;
+      if (isHttpUrl(v)) spec[field] = field === 'url' ? v.replace(/\/+$/, '') : v;
+      else this.issues.add('bad-value', valueLoc(r, key), `\`${v}\` is not an http(s) URL (${label}.${key})`, hint);
+    }
   }
 
   // --- protection ---------------------------------------------------------------------------
@@ -709,6 +768,16 @@ class EnvironmentNormalizer {
   }
 }
 
+/** The `stats socket` of haproxy.cfg as Ferry connects to it: /abs/path, or HOST:PORT ([v6]:PORT). */
+export function isRuntimeSocket(s: string): boolean {
+  if (s.startsWith('/')) return s.length > 1 && !/[\s\0]/.test(s);
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/.exec(s);
+  if (!m) return false;
+  const port = Number(m[3]);
+  if (m[1]!.startsWith('[') && isIP(m[1]!.slice(1, -1)) !== 6) return false;
+  return port >= 1 && port <= 65535;
+}
+
 function isHttpUrl(s: string): boolean {
   try {
     const u = new URL(s);
@@ -771,5 +840,23 @@ function checkPorts(ctx: EnvironmentContext, raw: Json, envs: Record<string, Env
         ctx.issues.add('port-conflict', u.at, `port ${u.port} is already used by ${clash.what}`, 'give each router and preview port its own number, or leave the port out and let the edge pick one');
       } else taken.push(u);
     }
+  }
+}
+
+/** Two environments filling the same HAProxy backend would take each other's server slots. */
+function checkBackends(ctx: EnvironmentContext, raw: Json, envs: Record<string, EnvironmentConfig>): void {
+  const taken = new Map<string, string>();
+  for (const env of Object.values(envs)) {
+    const { provider, socket, backend } = env.router;
+    if (provider !== 'haproxy' || !socket || !backend) continue;
+    const key = `${socket}\0${backend}`;
+    const first = taken.get(key);
+    if (first === undefined) {
+      taken.set(key, env.name);
+      continue;
+    }
+    const body = raw[env.name];
+    const at = isMap(body) && isMap(body.router) ? valueLoc(body.router, 'backend') : undefined;
+    ctx.issues.add('backend-conflict', at, `HAProxy backend \`${backend}\` (${socket}) is already driven by environment \`${first}\``, 'give each environment its own backend in haproxy.cfg (each with its stable and canary server slots)');
   }
 }

@@ -146,12 +146,23 @@ export interface EnvironmentConfig {
 }
 
 export interface RouterSpec {
+  /** Who routes users' requests: the edge's router (absent or 'edge', the default) or the team's
+   * HAProxy, driven through its runtime API (the instances still run on the edge). */
+  provider?: 'edge' | 'haproxy';
   /** Port of the environment's router on 127.0.0.1; undefined = the edge picks one and keeps it. */
   port?: number;
-  /** Host to listen on (default 127.0.0.1). */
+  /** Host to listen on (default 127.0.0.1); with HAProxy, where blue-green's preview listens. */
   host: string;
   /** Keep a client on the version it first got, through a cookie. */
   sticky: boolean;
+  /** haproxy: its runtime API at level admin, a unix socket path or host:port of a TCP stats socket. */
+  socket?: string;
+  /** haproxy: the backend holding the `stable*` and `canary*` server slots Ferry drives. */
+  backend?: string;
+  /** haproxy: its Prometheus exporter (per-server figures); absent = `show stat` on the socket. */
+  statsUrl?: string;
+  /** haproxy: where users reach the environment (HAProxy's frontend), as Target.url() says it. */
+  url?: string;
 }
 
 export type TargetSpec = ProcessTargetSpec | ScriptTargetSpec;

@@ -36,7 +36,8 @@ import { AbortRequested, ControllerStopping, ReleaseFailed, ReleaseRun, type Sta
 import { strategyFor } from './strategies/index.js';
 import { redeploy } from './strategies/redeploy.js';
 import { versionLabel } from './targets/names.js';
-import { ProcessTarget } from './targets/process.js';
+import { HaproxyTraffic } from './targets/haproxy.js';
+import { EdgeTraffic, ProcessTarget } from './targets/process.js';
 import { ScriptTarget } from './targets/script.js';
 import type { Target, TargetContext } from './targets/types.js';
 import { join } from 'node:path';
@@ -85,7 +86,9 @@ export class DeliveryController {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await Promise.allSettled([...this.driving.values()]);
+    // A release waits at its next step; one in a long launch is left to the next controller,
+    // which resumes it (the edge keeps what was started).
+    await Promise.race([Promise.allSettled([...this.driving.values()]), new Promise((r) => setTimeout(r, 5000).unref())]);
   }
 
   async tick(): Promise<void> {
@@ -176,6 +179,10 @@ export class DeliveryController {
     const env = rel.config;
     if (rel.status === 'pending' || rel.status === 'waiting') {
       if (rel.abortRequested) return this.finish(rel, 'aborted', rel.abortRequested.actor, rel.abortRequested.reason ?? 'aborted before it started');
+      if (!rel.redeployOf && rel.pipelineId && !(await this.trusted(rel.pipelineId))) {
+        // A fork or an untrusted merge request would run its own code with the environment's secrets.
+        return this.finish(rel, 'failed', 'controller', 'pipelines from forks or untrusted merge requests may not deploy');
+      }
       if (!rel.redeployOf && !branchAllowed(rel.branch ?? '', env.protection.branches)) {
         return this.finish(rel, 'failed', 'controller', `branch ${rel.branch ?? '(none)'} may not deploy to ${env.name} (protection.branches: ${env.protection.branches!.join(', ')})`);
       }
@@ -271,6 +278,11 @@ export class DeliveryController {
     };
   }
 
+  private async trusted(pipelineId: string): Promise<boolean> {
+    const [p] = await this.o.db.query<{ trusted: string | null }>("SELECT variables ->> 'FERRY_PIPELINE_TRUSTED' AS trusted FROM pipelines WHERE id = $1", [pipelineId]);
+    return p?.trusted === 'true';
+  }
+
   private async jobCanceled(rel: Release): Promise<boolean> {
     if (!rel.jobId) return false;
     const [j] = await this.o.db.query<{ cancel_requested: boolean }>('SELECT cancel_requested FROM jobs WHERE id = $1', [rel.jobId]);
@@ -295,8 +307,10 @@ export class DeliveryController {
     // A script target needs no edge: the user's commands do the work.
     if (env.target.type === 'script') return new ScriptTarget(ctx, { secrets: async () => Object.values(await secrets()) });
     const edge = await this.o.edge();
+    // The instances run on the edge; the team's HAProxy or the edge's router carries the traffic.
+    if (env.router.provider === 'haproxy') return new ProcessTarget(edge, ctx, new HaproxyTraffic(edge, ctx));
     const envRow = await getEnvironment(this.o.db, rel.projectId, rel.environment);
-    return new ProcessTarget(edge, ctx, (port) => setRouterPort(this.o.db, rel.projectId, rel.environment, port), envRow?.routerPort ?? null);
+    return new ProcessTarget(edge, ctx, new EdgeTraffic(edge, ctx, (port) => setRouterPort(this.o.db, rel.projectId, rel.environment, port), envRow?.routerPort ?? null));
   }
 
   private async stableTrack(rel: Release, target: Target): Promise<StableTrack | null> {

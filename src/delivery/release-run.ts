@@ -74,6 +74,9 @@ export class ReleaseRun {
   /** Set by a `promote --full`: the remaining steps are skipped. */
   fullPromote = false;
   private analyzer: Analyzer | null = null;
+  /** When the analysis measures next: kept across steps, so a step shorter than the interval
+   * (or a weight step, which does not wait) never skips a measurement. */
+  private nextMeasure = 0;
 
   constructor(
     readonly db: Db,
@@ -146,6 +149,7 @@ export class ReleaseRun {
       { failures: this.progress.failures ?? {}, inconclusive: this.progress.inconclusive ?? {} },
     );
     await this.analyzer.start();
+    this.nextMeasure = Date.now() + spec.intervalMs;
   }
 
   /** Throws if a signal says stop. Returns the promotion asked for, if any. */
@@ -173,12 +177,11 @@ export class ReleaseRun {
   async hold(opts: { durationMs?: number; approvals?: number; analysis?: boolean }): Promise<void> {
     const began = this.release.stepStartedAt?.getTime() ?? Date.now();
     const interval = this.analyzer?.spec.intervalMs ?? POLL_MS;
-    let nextMeasure = Date.now() + interval;
     for (;;) {
       if ((await this.checkSignals()) === 'promote') return;
       const now = Date.now();
-      if (opts.analysis !== false && this.analyzer && now >= nextMeasure) {
-        nextMeasure = now + interval;
+      if (opts.analysis !== false && this.analyzer && now >= this.nextMeasure) {
+        this.nextMeasure = now + interval;
         const { measurements, verdict } = await this.analyzer.measure(this.step);
         await recordMeasurements(this.db, this.release.id, measurements);
         this.progress.failures = this.analyzer.counts.failures;
@@ -195,7 +198,7 @@ export class ReleaseRun {
           return;
         }
       }
-      const wait = Math.max(10, Math.min(POLL_MS, nextMeasure - now, opts.durationMs !== undefined ? began + opts.durationMs - now : POLL_MS));
+      const wait = Math.max(10, Math.min(POLL_MS, this.analyzer ? this.nextMeasure - now : POLL_MS, opts.durationMs !== undefined ? began + opts.durationMs - now : POLL_MS));
       await new Promise((r) => setTimeout(r, wait));
     }
   }

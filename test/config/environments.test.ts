@@ -542,6 +542,99 @@ describe('environments: health, router, variables', () => {
   });
 });
 
+describe('environments: router provider haproxy', () => {
+  const H = 'router: { provider: haproxy, socket: /run/haproxy/admin.sock, backend: app }';
+
+  it('reads socket, backend, stats_url and url; the edge stays the default', () => {
+    assert.deepEqual(prod(`${T2}router: { provider: haproxy, socket: /run/haproxy/admin.sock, backend: app, stats_url: "http://127.0.0.1:8404/metrics", url: "http://127.0.0.1:8080/" }`).router, {
+      provider: 'haproxy',
+      host: '127.0.0.1',
+      sticky: false,
+      socket: '/run/haproxy/admin.sock',
+      backend: 'app',
+      statsUrl: 'http://127.0.0.1:8404/metrics',
+      url: 'http://127.0.0.1:8080',
+    });
+    assert.equal(prod(`${T2}router: { provider: haproxy, socket: "127.0.0.1:9999", backend: be_app.v2 }`).router.socket, '127.0.0.1:9999');
+    assert.equal(prod(`${T2}router: { provider: haproxy, socket: "[::1]:9999", backend: app }`).router.socket, '[::1]:9999');
+    assert.deepEqual(prod(`${T2}router: { provider: edge, port: 8080 }`).router, { provider: 'edge', port: 8080, host: '127.0.0.1', sticky: false });
+    assert.equal(prod(T2).router.provider, undefined);
+  });
+
+  it('missing-key for socket and backend, at the router', () => {
+    const text = envText(`${T2}router: { provider: haproxy }`);
+    const issues = bad(text);
+    assert.deepEqual(issues.map((i) => [i.code, i.pos, i.message]), [
+      ['missing-key', posOf(text, '{ provider'), '`environments.prod.router` needs `socket`'],
+      ['missing-key', posOf(text, '{ provider'), '`environments.prod.router` needs `backend`'],
+    ]);
+    assert.match(issues[0].hint ?? '', /level admin/);
+  });
+
+  it('bad-value for a socket, backend or URL HAProxy would not take', () => {
+    const r = (kv: string) => envText(`${T2}router: { provider: haproxy, socket: /s, backend: app, ${kv} }`);
+    assert.match(oneAt(envText(`${T2}router: { provider: haproxy, socket: admin.sock, backend: app }`), 'bad-value', 'admin.sock').message, /absolute path of a unix socket nor HOST:PORT/);
+    oneAt(envText(`${T2}router: { provider: haproxy, socket: "127.0.0.1:70000", backend: app }`), 'bad-value', '"127.0.0.1:70000"');
+    oneAt(envText(`${T2}router: { provider: haproxy, socket: /s, backend: "my app" }`), 'bad-value', '"my app"');
+    oneAt(r('stats_url: "127.0.0.1:8404"'), 'bad-value', '"127.0.0.1:8404"');
+    assert.match(oneAt(r('url: "ftp://x"'), 'bad-value', '"ftp://x"').message, /not an http\(s\) URL \(environments\.prod\.router\.url\)/);
+    // The schema's: a provider Ferry does not know.
+    assert.match(oneAt(envText(`${T2}router: { provider: nginx }`), 'bad-value', 'nginx').hint ?? '', /edge, haproxy/);
+  });
+
+  it("misplaced-key for the edge's keys under HAProxy, and HAProxy's under the edge", () => {
+    const text = envText(`${T2}port: 80\nrouter: { provider: haproxy, socket: /s, backend: app, port: 8080, sticky: true }`);
+    assert.deepEqual(bad(text).map((i) => [i.code, i.pos]), [
+      ['misplaced-key', posOf(text, 'port: 80')],
+      ['misplaced-key', posOf(text, 'port: 8080')],
+      ['misplaced-key', posOf(text, 'sticky')],
+    ]);
+    const edge = envText(`${T2}router: { port: 8080, backend: app, stats_url: "http://x/metrics" }`);
+    const issues = bad(edge);
+    assert.deepEqual(issues.map((i) => [i.code, i.pos]), [
+      ['misplaced-key', posOf(edge, 'backend')],
+      ['misplaced-key', posOf(edge, 'stats_url')],
+    ]);
+    assert.equal(issues[0].hint, 'add provider: haproxy to route through your HAProxy, or remove it');
+  });
+
+  it('unknown-identifier for latency quantiles, which HAProxy cannot give; the rest of the router values stay', () => {
+    const text = envText(`
+      target: { command: x }
+      ${H}
+      strategy:
+        canary:
+          steps: [{ weight: 10 }]
+          analysis:
+            metrics:
+              - { name: errors, condition: "error_rate < 0.01 && requests > 10 && request_rate > stable_request_rate / 100" }
+              - { name: latency, condition: "p99_ms < stable_p99_ms * 2" }
+    `);
+    const issues = bad(text);
+    assert.deepEqual(issues.map((i) => [i.code, i.pos]), [
+      ['unknown-identifier', posOf(text, 'p99_ms <')],
+      ['unknown-identifier', posOf(text, 'stable_p99_ms')],
+    ]);
+    assert.match(issues[0].message, /never has a value with HAProxy as the router/);
+    assert.match(issues[0].hint ?? '', /source: prometheus/);
+    // With the edge's router, the same condition is fine.
+    ok(text.replace(H, 'router: { port: 8080 }'));
+  });
+
+  it('backend-conflict when two environments drive one HAProxy backend', () => {
+    const text = yml`
+      environments:
+        a: { target: { command: x }, router: { provider: haproxy, socket: /run/haproxy/admin.sock, backend: app } }
+        b: { target: { command: x }, router: { provider: haproxy, socket: /run/haproxy/admin.sock, backend: app } }
+        c: { target: { command: x }, router: { provider: haproxy, socket: /run/haproxy/admin.sock, backend: app2 } }
+      ship: { deploy: { environment: a } }
+    `;
+    const issues = bad(text);
+    assert.deepEqual(issues.map((i) => [i.code, i.pos]), [['backend-conflict', posOf(text, 'app }', 1)]]);
+    assert.equal(issues[0].message, 'HAProxy backend `app` (/run/haproxy/admin.sock) is already driven by environment `a`');
+  });
+});
+
 describe('environments: protection', () => {
   it('reads approvals, branches and freeze windows', () => {
     const text = envText(`

@@ -26,6 +26,11 @@ export interface DeliveryRig {
   releaseDetail(id: string): Promise<ReleaseDetail>;
   waitRelease(pred: (s: EnvStatusBody) => boolean, timeoutMs?: number): Promise<EnvStatusBody>;
   routerUrl(): Promise<string>;
+  /** The edge's admin API (http://127.0.0.1:PORT, its /metrics unauthenticated), from
+   * <server home>/edge/admin.json; the edge starts on the first release, so call it after one. */
+  edgeAdminUrl(): string;
+  /** A new user with this role and its token (e.g. a deployer for Alertmanager's webhook). */
+  userToken(role: 'viewer' | 'developer' | 'deployer' | 'admin', name?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -125,6 +130,16 @@ export async function deliveryRig(): Promise<DeliveryRig> {
       const s = await status();
       if (!s.url) throw new Error('production has no router yet');
       return s.url;
+    },
+    edgeAdminUrl() {
+      const info = join(server.home, 'edge', 'admin.json');
+      if (!existsSync(info)) throw new Error(`no ${info} yet: the edge starts with the first release`);
+      return (JSON.parse(readFileSync(info, 'utf8')) as { url: string }).url.replace(/\/+$/, '');
+    },
+    async userToken(role, name = `${role}-${Math.random().toString(36).slice(2, 8)}`) {
+      const r = await server.call<{ token: string }>('POST', '/api/users', { name, role });
+      if (r.status !== 201 && r.status !== 200) throw new Error(`add user: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body.token;
     },
     async close() {
       await server.close();

@@ -3,7 +3,9 @@
 // can override, saying why. Everything people did is in the audit log, whose chain verifies.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deliveryRig, type DeliveryRig } from './harness.js';
+import { deliveryRig, pipelineYaml, type DeliveryRig } from './harness.js';
+import { startPipeline } from '../../src/server/trigger.js';
+import { getProject } from '../../src/store/pipelines.js';
 
 const TARGET = `
 target: { type: process, command: node app.mjs, instances: 1 }
@@ -70,6 +72,18 @@ describe('environment protection', { timeout: 300_000 }, () => {
     assert.equal(ok.status, 200);
     const p = await rig.server.waitPipeline(pipelineId, 60_000);
     assert.equal(p.status, 'success');
+  });
+
+  test('a pipeline from a fork (untrusted) may not deploy', async () => {
+    rig.repo.write('ferry.yml', pipelineYaml(TARGET, { VERSION: 'v4' }));
+    rig.repo.commit('from a fork');
+    const project = (await getProject(rig.server.ctx.db, rig.projectId))!;
+    const { pipelineId } = await startPipeline(rig.server.ctx, project, { source: 'merge_request_event', trusted: false });
+    const p = await rig.server.waitPipeline(pipelineId, 60_000);
+    assert.equal(p.status, 'failed');
+    const r = (await rig.status()).releases[0]!;
+    assert.equal(r.status, 'failed');
+    assert.match(r.reason ?? '', /forks or untrusted merge requests may not deploy/);
   });
 
   test('the audit log holds who did what, and its chain verifies', async () => {

@@ -55,7 +55,7 @@ export class Analyzer {
     if (this.spec.metrics.some((m) => m.source === 'router')) this.prev = await this.ctx.routerMetrics();
   }
 
-  private async valuesOf(m: MetricSpec, router: RouteMetrics | null): Promise<{ values: Values; inconclusive?: string }> {
+  private async valuesOf(m: MetricSpec, router: RouteMetrics | null): Promise<{ values: Values; inconclusive?: string; error?: string }> {
     if (m.source === 'router') {
       if (!router) return { values: {}, inconclusive: 'the target has no router' };
       const values = routerValues(this.prev, router, this.ctx.version, this.ctx.stableVersion);
@@ -65,7 +65,8 @@ export class Analyzer {
     }
     const mctx = { environment: this.ctx.environment, version: this.ctx.version, stableVersion: this.ctx.stableVersion, intervalMs: this.spec.intervalMs, newVersionUrl: this.ctx.newVersionUrl };
     const r = m.source === 'prometheus' ? await measurePrometheus(m, mctx) : await measureWeb(m, mctx);
-    return { values: r.values, inconclusive: r.inconclusive ?? r.error };
+    // An error (a query Prometheus refuses, a bad URL) will not get better by waiting: it fails.
+    return { values: r.values, inconclusive: r.inconclusive, error: r.error };
   }
 
   /** Measures every metric once; returns what to store and the verdict so far. */
@@ -73,12 +74,13 @@ export class Analyzer {
     const router = this.spec.metrics.some((m) => m.source === 'router') ? await this.ctx.routerMetrics() : null;
     const measurements: Omit<StoredMeasurement, 'at'>[] = [];
     let verdict: Verdict = { ok: true };
-    const results = await Promise.all(this.spec.metrics.map((m) => this.valuesOf(m, router).catch((err: Error) => ({ values: {} as Values, inconclusive: err.message }))));
+    const results = await Promise.all(this.spec.metrics.map((m) => this.valuesOf(m, router).catch((err: Error): { values: Values; inconclusive?: string; error?: string } => ({ values: {}, inconclusive: err.message }))));
     this.spec.metrics.forEach((m, i) => {
-      const { values, inconclusive } = results[i]!;
+      const { values, inconclusive, error } = results[i]!;
       let outcome: MeasurementOutcome;
-      let message: string | null = inconclusive ?? null;
-      if (inconclusive) outcome = 'inconclusive';
+      let message: string | null = error ?? inconclusive ?? null;
+      if (error) outcome = 'failure';
+      else if (inconclusive) outcome = 'inconclusive';
       else {
         const r = evaluateCondition(this.conditions.get(m.name)!, values);
         if (r === 'unknown') {

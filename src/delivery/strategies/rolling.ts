@@ -12,6 +12,8 @@ function indexOf(id: string): number {
 
 async function routeBoth(run: ReleaseRun, old: string[], fresh: string[]): Promise<void> {
   const total = old.length + fresh.length;
+  // Nothing ready yet (max_unavailable took the last old instance): the route stays as it is.
+  if (total === 0) return;
   if (old.length === 0 || !run.stable) return run.setWeight(100, fresh);
   if (fresh.length === 0) return run.route({ stable: { version: run.stable.version, instances: old } });
   await run.setWeight(Math.round((100 * fresh.length) / total), fresh);

@@ -1,13 +1,15 @@
 // The `process` target: the release's command run as supervised instances by the edge on this
 // host, behind the environment's router. The edge does the work (src/edge/); this file says what
-// to ask of it, and names everything so that a restarted controller finds it again.
+// to ask of it, and names everything so that a restarted controller finds it again. Where the
+// traffic goes is a Traffic's business: the edge's router here (EdgeTraffic), or the team's
+// HAProxy (haproxy.ts).
 import { join } from 'node:path';
 import type { RouteMetrics, RouteSpec } from '../../edge/api.js';
 import type { EdgeClient } from '../../edge/client.js';
 import type { ProcessTargetSpec } from '../../config/types.js';
 import type { Release } from '../../store/releases.js';
 import { instanceId, routeName, versionLabel } from './names.js';
-import type { Target, TargetContext, TrafficSplit } from './types.js';
+import type { Target, TargetContext, Traffic, TrafficSplit } from './types.js';
 
 export class DeployError extends Error {
   constructor(message: string) {
@@ -17,17 +19,12 @@ export class DeployError extends Error {
 }
 
 export class ProcessTarget implements Target {
-  private readonly routeKey: string;
-
   constructor(
     private readonly edge: EdgeClient,
     private readonly ctx: TargetContext,
-    /** Called with the port the edge gave the router, the first time, to keep it. */
-    private readonly onPort: (port: number) => Promise<void>,
-    private readonly knownPort: number | null,
-  ) {
-    this.routeKey = routeName(ctx.projectId, ctx.env.name);
-  }
+    /** Who routes the environment's requests to the instances. */
+    private readonly traffic: Traffic,
+  ) {}
 
   private get spec(): ProcessTargetSpec {
     return this.ctx.env.target as ProcessTargetSpec;
@@ -63,7 +60,49 @@ export class ProcessTarget implements Target {
   }
 
   async retire(instances: string[]): Promise<void> {
+    if (instances.length === 0) return;
+    await this.traffic.release(instances);
     await Promise.all(instances.map((id) => this.edge.deleteInstance(id, 10_000)));
+  }
+
+  route(split: TrafficSplit): Promise<void> {
+    return this.traffic.route(split);
+  }
+
+  preview(version: string, instances: string[]): Promise<string | null> {
+    return this.traffic.preview(version, instances);
+  }
+
+  closePreview(): Promise<void> {
+    return this.traffic.closePreview();
+  }
+
+  metrics(): Promise<RouteMetrics | null> {
+    return this.traffic.metrics();
+  }
+
+  url(): Promise<string | null> {
+    return this.traffic.url();
+  }
+
+  async running(release: Release): Promise<string[]> {
+    const all = await this.edge.listInstances();
+    return all.filter((i) => i.spec.labels.release === release.id && i.state !== 'stopped' && i.state !== 'stopping').map((i) => i.id);
+  }
+}
+
+/** The edge's own router: a weighted reverse proxy per environment, on a port it keeps. */
+export class EdgeTraffic implements Traffic {
+  private readonly routeKey: string;
+
+  constructor(
+    private readonly edge: EdgeClient,
+    private readonly ctx: TargetContext,
+    /** Called with the port the edge gave the router, the first time, to keep it. */
+    private readonly onPort: (port: number) => Promise<void>,
+    private readonly knownPort: number | null,
+  ) {
+    this.routeKey = routeName(ctx.projectId, ctx.env.name);
   }
 
   private routeSpec(split: TrafficSplit, port: number): RouteSpec {
@@ -83,6 +122,9 @@ export class ProcessTarget implements Target {
     if (status.port !== this.knownPort) await this.onPort(status.port);
   }
 
+  /** The edge waits for its router's requests in flight when it deletes an instance. */
+  async release(): Promise<void> {}
+
   async preview(version: string, instances: string[]): Promise<string> {
     const bg = this.ctx.env.strategy.type === 'blue-green' ? this.ctx.env.strategy : null;
     const status = await this.edge.putRoute(`${this.routeKey}-preview`, this.routeSpec({ stable: { version, instances } }, bg?.previewPort ?? 0));
@@ -100,11 +142,6 @@ export class ProcessTarget implements Target {
   async url(): Promise<string | null> {
     const r = await this.edge.getRoute(this.routeKey).catch(() => null);
     return r ? `http://${this.ctx.env.router.host}:${r.port}` : null;
-  }
-
-  async running(release: Release): Promise<string[]> {
-    const all = await this.edge.listInstances();
-    return all.filter((i) => i.spec.labels.release === release.id && i.state !== 'stopped' && i.state !== 'stopping').map((i) => i.id);
   }
 }
 

@@ -6,16 +6,21 @@
 //             something to hold on to
 //   route   → `set_weight` (FERRY_CANARY_WEIGHT) while the new version has a share below 100;
 //             `promote` when a release becomes the only track; `rollback` (FERRY_ROLLBACK_TO)
-//             when traffic goes back to a release other than the one last deployed
+//             when traffic goes back to a release other than the one deployed (or tried) last
 //   retire  → nothing to stop: the user's system replaced the release
 //   preview, metrics, url → none
 //
-// What is deployed survives a controller restart: a marker file `script-deployed` in the
-// release's folder (<FERRY_HOME>/releases/<id>/) is written after a successful deploy (and
-// marks the promotion), and removed when the release is rolled back or retired. The newest
-// marker of the environment is the release the user's system runs now; memory only caches it.
+// What is deployed survives a controller restart, in two files of the release's folder
+// (<FERRY_HOME>/releases/<id>/): `script-deploying` while its deploy runs (it stays when the
+// deploy fails, since the commands may have changed things half-way, and names the process group
+// so a restarted controller can stop a deploy its predecessor left running), and `script-deployed`
+// once the deploy succeeded (it also records the promotion). Both go when the release is rolled
+// back; `script-deployed` also goes when the release is retired. The newest of an environment's
+// files is what its system runs now (or was last asked to run); memory only avoids repeating a
+// weight.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RouteMetrics } from '../../edge/api.js';
@@ -27,6 +32,7 @@ import { DeployError } from './process.js';
 import type { Target, TargetContext, TrafficSplit } from './types.js';
 
 export const SCRIPT_MARKER = 'script-deployed';
+export const SCRIPT_ATTEMPT = 'script-deploying';
 const PREFIX = 'script:';
 const SHELL = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
 /** Used when the environment gives no start timeout (it always has one today: health's default). */
@@ -38,10 +44,11 @@ const TAIL_LINES = 5;
 const MAX_LINE = 4_000;
 /** Never handed to the user's commands: the server's own credentials. */
 const SERVER_ONLY = new Set(['DATABASE_URL', 'FERRY_MASTER_KEY', 'FERRY_TOKEN', 'FERRY_TEST_DATABASE_URL', 'PGPASSWORD']);
+const RELEASE_ID = /^[A-Za-z0-9_-]+$/;
 
 export type ScriptAction = 'deploy' | 'set-weight' | 'promote' | 'rollback';
 
-/** What the marker file says about a deployed release (and what memory keeps of an attempt). */
+/** What the files say about a release's deploy. */
 interface Deployed {
   projectId: number;
   environment: string;
@@ -52,8 +59,11 @@ interface Deployed {
   filesDir: string | null;
   /** Orders the environment's deploys (ms, strictly increasing per environment). */
   deployedAt: number;
-  /** The `promote` step ran (or there was none to run) for this deploy. */
+  /** `script-deployed`: the `promote` step ran (or there was none to run) for this deploy. */
   promoted?: boolean;
+  /** `script-deploying`: the deploy's process group, and the token in its environment. */
+  pid?: number;
+  token?: string;
 }
 
 export interface ScriptTargetOptions {
@@ -69,15 +79,15 @@ function releaseIdOf(instances: string[] | undefined): string | null {
   for (const i of instances ?? []) {
     if (!i.startsWith(PREFIX)) continue;
     const id = i.slice(PREFIX.length);
-    // Release ids are UUIDs: anything else is not ours (and never becomes a path).
-    if (/^[A-Za-z0-9-]+$/.test(id)) return id;
+    // Release ids are `rel_` and hex: anything else is not ours (and never becomes a path).
+    if (RELEASE_ID.test(id)) return id;
   }
   return null;
 }
 
+const byTime = (a: Deployed, b: Deployed) => a.deployedAt - b.deployedAt || a.number - b.number;
+
 export class ScriptTarget implements Target {
-  /** The last deploy this object ran that failed: its commands may have changed things half-way. */
-  private failed: Deployed | null = null;
   /** The last share this object gave a canary, so the same split is not applied twice. */
   private routed: { version: string; weight: number } | null = null;
 
@@ -94,10 +104,11 @@ export class ScriptTarget implements Target {
 
   async launch(release: Release, _count = 1, _from = 1): Promise<string[]> {
     if (!release.filesDir) throw new DeployError(`release ${release.id} has no files to run`);
-    const id = scriptInstanceId(release.id);
-    const all = await this.markers();
-    const current = all.filter((m) => m.releaseId !== release.id).at(-1);
-    const info: Deployed = {
+    await this.stopLeftovers();
+    const deployed = await this.scan(SCRIPT_MARKER);
+    const current = deployed.filter((m) => m.releaseId !== release.id).at(-1);
+    const newest = [...deployed, ...(await this.scan(SCRIPT_ATTEMPT))].sort(byTime).at(-1);
+    const attempt: Deployed = {
       projectId: release.projectId,
       environment: release.environment,
       releaseId: release.id,
@@ -105,27 +116,29 @@ export class ScriptTarget implements Target {
       version: versionLabel(release),
       sha: release.sha,
       filesDir: release.filesDir,
-      deployedAt: 0,
+      deployedAt: Math.max(Date.now(), (newest?.deployedAt ?? 0) + 1),
+      token: randomUUID(),
     };
-    this.failed = null;
-    try {
-      await this.run('deploy', this.spec.deploy, info, current ? { FERRY_STABLE_VERSION: current.version } : {});
-    } catch (err) {
-      this.failed = { ...info, deployedAt: Date.now() };
-      throw err;
-    }
-    const latest = all.at(-1);
-    await this.writeMarker({ ...info, deployedAt: Math.max(Date.now(), (latest?.deployedAt ?? 0) + 1), promoted: false });
-    return [id];
+    await this.write(SCRIPT_ATTEMPT, attempt);
+    // The deploy failing leaves `script-deploying`: a revert then runs `rollback`.
+    await this.run('deploy', this.spec.deploy, attempt, current ? { FERRY_STABLE_VERSION: current.version } : {}, {
+      token: attempt.token,
+      onStart: (pid) => this.writeSync(SCRIPT_ATTEMPT, { ...attempt, pid }),
+    });
+    const { pid: _pid, token: _token, ...info } = attempt;
+    await this.write(SCRIPT_MARKER, { ...info, deployedAt: Math.max(Date.now(), attempt.deployedAt), promoted: false });
+    // This deploy supersedes every earlier one that failed.
+    for (const a of await this.scan(SCRIPT_ATTEMPT)) await this.remove(SCRIPT_ATTEMPT, a.releaseId);
+    return [scriptInstanceId(release.id)];
   }
 
   async retire(instances: string[]): Promise<void> {
     for (const i of instances) {
       const releaseId = releaseIdOf([i]);
       if (!releaseId) continue;
-      const m = await this.readMarker(releaseId);
+      const m = await this.read(SCRIPT_MARKER, releaseId);
       this.ctx.log(`[retire] nothing to stop for ${m?.version ?? i}: the script target's own system replaced it`);
-      await this.removeMarker(releaseId);
+      await this.remove(SCRIPT_MARKER, releaseId);
     }
   }
 
@@ -139,7 +152,7 @@ export class ScriptTarget implements Target {
       this.ctx.log(`[route] ${track.version} is not deployed: nothing to promote or roll back to`);
       return;
     }
-    const latest = this.failed ?? (await this.markers()).at(-1) ?? null;
+    const latest = (await this.all()).at(-1);
     if (latest && latest.releaseId !== releaseId) return this.rollback(latest, track.version, releaseId);
     await this.promote(releaseId, track.version);
   }
@@ -160,7 +173,7 @@ export class ScriptTarget implements Target {
   }
 
   async running(release: Release): Promise<string[]> {
-    const m = await this.readMarker(release.id);
+    const m = await this.read(SCRIPT_MARKER, release.id);
     return m && m.projectId === release.projectId && m.environment === release.environment ? [scriptInstanceId(release.id)] : [];
   }
 
@@ -174,47 +187,66 @@ export class ScriptTarget implements Target {
       this.ctx.log(`[set-weight] no set_weight commands: ${c.version} gets whatever share your system gives it (${weight}% asked)`);
     } else {
       const id = releaseIdOf(c.instances);
-      const info = (id ? await this.readMarker(id) : null) ?? this.partial(c.version, id);
+      const info = (id ? await this.read(SCRIPT_MARKER, id) : null) ?? this.partial(c.version, id);
       await this.run('set-weight', commands, info, { FERRY_CANARY_WEIGHT: String(weight), ...(split.stable ? { FERRY_STABLE_VERSION: split.stable.version } : {}) });
     }
     this.routed = { version: c.version, weight };
   }
 
   private async promote(releaseId: string, version: string): Promise<void> {
-    const m = await this.readMarker(releaseId);
+    const m = await this.read(SCRIPT_MARKER, releaseId);
     if (m?.promoted) return;
     const commands = this.spec.promote ?? [];
     if (commands.length > 0) {
-      const before = (await this.markers()).filter((x) => x.releaseId !== releaseId).at(-1);
+      const before = (await this.scan(SCRIPT_MARKER)).filter((x) => x.releaseId !== releaseId).at(-1);
       await this.run('promote', commands, m ?? this.partial(version, releaseId), before ? { FERRY_STABLE_VERSION: before.version } : {});
     }
-    if (m) await this.writeMarker({ ...m, promoted: true });
+    if (m) await this.write(SCRIPT_MARKER, { ...m, promoted: true });
     this.routed = { version, weight: 100 };
   }
 
-  /** Traffic goes back to `toVersion` (release `toId`): undo `from`, the release deployed last. */
+  /** Traffic goes back to `toVersion` (release `toId`): undo `from`, the release deployed (or tried) last. */
   private async rollback(from: Deployed, toVersion: string, toId: string): Promise<void> {
+    // A deploy a previous controller left running would finish after the rollback: stop it first.
+    await this.stopLeftovers();
     const commands = this.spec.rollback ?? [];
     if (commands.length === 0) {
       this.ctx.log(`[rollback] no rollback commands: putting ${toVersion} back in place of ${from.version} is up to your system`);
     } else {
-      await this.run('rollback', commands, from, { FERRY_ROLLBACK_TO: toVersion, FERRY_STABLE_VERSION: toVersion });
+      await this.run('rollback', commands, from, { FERRY_ROLLBACK_TO: toVersion, FERRY_STABLE_VERSION: toVersion }, { note: ` (back to ${toVersion})` });
     }
-    this.failed = null;
-    await this.removeMarker(from.releaseId);
+    await this.remove(SCRIPT_ATTEMPT, from.releaseId);
+    await this.remove(SCRIPT_MARKER, from.releaseId);
     this.routed = { version: toVersion, weight: 100 };
     // The release traffic went back to is the one deployed now.
-    const to = await this.readMarker(toId);
-    if (to && !to.promoted) await this.writeMarker({ ...to, promoted: true });
+    const to = await this.read(SCRIPT_MARKER, toId);
+    if (to && !to.promoted) await this.write(SCRIPT_MARKER, { ...to, promoted: true });
   }
 
   private partial(version: string, releaseId: string | null): Deployed {
     return { projectId: this.ctx.projectId, environment: this.ctx.env.name, releaseId: releaseId ?? '', number: Number(/#(\d+)$/.exec(version)?.[1] ?? 0), version, sha: '', filesDir: null, deployedAt: 0 };
   }
 
+  /** Stops deploys of this environment that a previous controller left running (still ours: the token). */
+  private async stopLeftovers(): Promise<void> {
+    for (const a of await this.scan(SCRIPT_ATTEMPT)) {
+      if (!a.pid || !a.token || !ownsGroup(a.pid, a.token)) continue;
+      this.ctx.log(`[deploy] stopping the deploy of ${a.version} a previous controller left running (process group ${a.pid})`);
+      killGroup(a.pid, 'SIGTERM');
+      for (let waited = 0; waited < KILL_GRACE_MS && ownsGroup(a.pid, a.token); waited += 100) await new Promise((r) => setTimeout(r, 100));
+      killGroup(a.pid, 'SIGKILL');
+    }
+  }
+
   // ---- running the user's commands ---------------------------------------------------------------
 
-  private async run(action: ScriptAction, commands: string[], rel: Deployed, extra: Record<string, string>): Promise<void> {
+  private async run(
+    action: ScriptAction,
+    commands: string[],
+    rel: Deployed,
+    extra: Record<string, string>,
+    o: { token?: string; onStart?: (pid: number) => void; note?: string } = {},
+  ): Promise<void> {
     const base = await this.ctx.variables();
     const secrets = this.opts.secrets ? await this.opts.secrets() : [];
     const env: Record<string, string> = {
@@ -227,15 +259,17 @@ export class ScriptTarget implements Target {
       ...(rel.sha ? { FERRY_COMMIT_SHA: rel.sha } : {}),
       ...extra,
       FERRY_ACTION: action,
+      ...(o.token ? { FERRY_SCRIPT_RUN: o.token } : {}),
     };
     const cwd = rel.filesDir && existsSync(rel.filesDir) ? rel.filesDir : this.fallbackCwd(rel);
     const timeoutMs = this.ctx.env.health?.startTimeoutMs || DEFAULT_TIMEOUT_MS;
-    this.ctx.log(`[${action}] running ${commands.length} command${commands.length === 1 ? '' : 's'} for ${rel.version}`);
-    const r = await runCommands({ commands, cwd, env, timeoutMs, secrets, log: (line) => this.ctx.log(`[${action}] ${line}`) });
+    this.ctx.log(`[${action}] running ${commands.length} command${commands.length === 1 ? '' : 's'} for ${rel.version}${o.note ?? ''}`);
+    const r = await runCommands({ commands, cwd, env, timeoutMs, secrets, onStart: o.onStart, log: (line) => this.ctx.log(`[${action}] ${line}`) });
+    const at = r.lastCommand !== undefined ? ` at \`${r.lastCommand}\`` : '';
     const tail = r.tail.length ? `; last output: ${r.tail.map((l) => JSON.stringify(l)).join(' | ')}` : '';
     if (r.error) throw new DeployError(`${action} commands could not run: ${r.error}${tail}`);
-    if (r.timedOut) throw new DeployError(`${action} commands timed out after ${Math.round(timeoutMs / 1000)}s and were stopped${tail}`);
-    if (r.exitCode !== 0) throw new DeployError(`${action} commands failed with exit code ${r.exitCode ?? 'none'}${tail}`);
+    if (r.timedOut) throw new DeployError(`${action} commands timed out after ${Math.round(timeoutMs / 1000)}s${at} and were stopped${tail}`);
+    if (r.exitCode !== 0) throw new DeployError(`${action} commands failed with exit code ${r.exitCode ?? 'none'}${at}${tail}`);
     this.ctx.log(`[${action}] done`);
   }
 
@@ -244,43 +278,75 @@ export class ScriptTarget implements Target {
     return rel.releaseId ? join(this.ctx.home, 'releases', rel.releaseId) : this.ctx.home;
   }
 
-  // ---- markers -----------------------------------------------------------------------------------
+  // ---- the files ---------------------------------------------------------------------------------
 
-  private markerPath(releaseId: string): string {
-    return join(this.ctx.home, 'releases', releaseId, SCRIPT_MARKER);
+  private path(file: string, releaseId: string): string {
+    return join(this.ctx.home, 'releases', releaseId, file);
   }
 
-  private async readMarker(releaseId: string): Promise<Deployed | null> {
-    if (!/^[A-Za-z0-9-]+$/.test(releaseId)) return null;
+  private async read(file: string, releaseId: string): Promise<Deployed | null> {
+    if (!RELEASE_ID.test(releaseId)) return null;
     try {
-      const m = JSON.parse(await readFile(this.markerPath(releaseId), 'utf8')) as Deployed;
+      const m = JSON.parse(await readFile(this.path(file, releaseId), 'utf8')) as Deployed;
       return m.projectId === this.ctx.projectId && m.environment === this.ctx.env.name ? m : null;
     } catch {
       return null;
     }
   }
 
-  private async writeMarker(m: Deployed): Promise<void> {
-    const path = this.markerPath(m.releaseId);
+  private async write(file: string, m: Deployed): Promise<void> {
+    const path = this.path(file, m.releaseId);
     await mkdir(join(this.ctx.home, 'releases', m.releaseId), { recursive: true });
     await writeFile(`${path}.tmp`, JSON.stringify(m));
     await rename(`${path}.tmp`, path);
   }
 
-  private async removeMarker(releaseId: string): Promise<void> {
-    if (/^[A-Za-z0-9-]+$/.test(releaseId)) await rm(this.markerPath(releaseId), { force: true });
+  /** For the spawn callback: the folder exists (write() made it before). */
+  private writeSync(file: string, m: Deployed): void {
+    try {
+      writeFileSync(this.path(file, m.releaseId), JSON.stringify(m));
+    } catch {
+      // Only the leftover stop after a restart needs the pid.
+    }
   }
 
-  /** Deploys of this environment the user's system still runs, oldest first. */
-  private async markers(): Promise<Deployed[]> {
+  private async remove(file: string, releaseId: string): Promise<void> {
+    if (RELEASE_ID.test(releaseId)) await rm(this.path(file, releaseId), { force: true });
+  }
+
+  /** This environment's releases with `file`, oldest first. */
+  private async scan(file: string): Promise<Deployed[]> {
     let names: string[];
     try {
       names = await readdir(join(this.ctx.home, 'releases'));
     } catch {
       return [];
     }
-    const found = await Promise.all(names.map((n) => (existsSync(this.markerPath(n)) ? this.readMarker(n) : null)));
-    return found.filter((m): m is Deployed => m !== null).sort((a, b) => a.deployedAt - b.deployedAt || a.number - b.number);
+    const found = await Promise.all(names.map((n) => (RELEASE_ID.test(n) && existsSync(this.path(file, n)) ? this.read(file, n) : null)));
+    return found.filter((m): m is Deployed => m !== null).sort(byTime);
+  }
+
+  /** Deployed and tried releases of this environment, oldest first. */
+  private async all(): Promise<Deployed[]> {
+    const [deployed, tried] = await Promise.all([this.scan(SCRIPT_MARKER), this.scan(SCRIPT_ATTEMPT)]);
+    return [...deployed, ...tried].sort(byTime);
+  }
+}
+
+/** Whether process group `pgid` still runs a deploy of ours (its leader's environment has the token). */
+function ownsGroup(pgid: number, token: string): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pgid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') return false;
+    return readFileSync(`/proc/${pgid}/environ`, 'utf8').split('\0').includes(`FERRY_SCRIPT_RUN=${token}`);
+  } catch {
+    // No /proc (not Linux), or the leader is gone while its children live on: not provably ours.
+    return false;
   }
 }
 
@@ -299,11 +365,16 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** How a command is shown in the log before it runs. */
+function shown(command: string): string {
+  return `$ ${command.includes('\n') ? `${command.split('\n')[0]} ...` : command}`;
+}
+
 /** Every command echoed as `$ command` before it runs; the first failing one stops the script. */
 export function scriptOf(commands: string[]): string {
   const out = [SHELL.endsWith('bash') ? 'set -eo pipefail' : 'set -e'];
   for (const c of commands) {
-    out.push(`printf '%s\\n' ${shellQuote(`$ ${c.includes('\n') ? `${c.split('\n')[0]} ...` : c}`)}`);
+    out.push(`printf '%s\\n' ${shellQuote(shown(c))}`);
     out.push(c);
   }
   return `${out.join('\n')}\n`;
@@ -321,19 +392,35 @@ export interface CommandsResult {
   exitCode: number | null;
   timedOut: boolean;
   error?: string;
-  /** The last lines of output (masked). */
+  /** The last lines of output (masked), without the echoed commands. */
   tail: string[];
+  /** The last command that started (as shown in the log). */
+  lastCommand?: string;
 }
 
 /** Runs `commands` in one shell, in its own process group, streaming masked output line by line. */
-export function runCommands(o: { commands: string[]; cwd: string; env: Record<string, string>; timeoutMs: number; secrets: string[]; log: (line: string) => void }): Promise<CommandsResult> {
+export function runCommands(o: {
+  commands: string[];
+  cwd: string;
+  env: Record<string, string>;
+  timeoutMs: number;
+  secrets: string[];
+  log: (line: string) => void;
+  /** Called with the pid (= process group id) once the shell started. */
+  onStart?: (pid: number) => void;
+}): Promise<CommandsResult> {
   return new Promise((resolve) => {
     const tail: string[] = [];
+    let lastCommand: string | undefined;
+    const echoes = new Set(o.commands.map(shown));
     const masker = o.secrets.length ? new SecretMasker(o.secrets) : null;
     const emit = (line: string) => {
       const l = line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}… (cut)` : line;
-      tail.push(l);
-      if (tail.length > TAIL_LINES) tail.shift();
+      if (echoes.has(l)) lastCommand = l.slice(2);
+      else {
+        tail.push(l);
+        if (tail.length > TAIL_LINES) tail.shift();
+      }
       o.log(l);
     };
     const stream = () => {
@@ -364,8 +451,9 @@ export function runCommands(o: { commands: string[]; cwd: string; env: Record<st
     try {
       child = spawn(SHELL, ['-c', scriptOf(o.commands)], { cwd: o.cwd, env: o.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (err) {
-      return resolve({ exitCode: null, timedOut: false, error: (err as Error).message, tail });
+      return resolve({ exitCode: null, timedOut: false, error: (err as Error).message, tail, lastCommand });
     }
+    if (child.pid !== undefined) o.onStart?.(child.pid);
     const out = stream();
     const err = stream();
     let timedOut = false;
@@ -397,7 +485,7 @@ export function runCommands(o: { commands: string[]; cwd: string; env: Record<st
       clearTimeout(killTimer);
       out.end();
       err.end();
-      resolve({ exitCode, timedOut, error, tail });
+      resolve({ exitCode, timedOut, error, tail, lastCommand });
     });
   });
 }

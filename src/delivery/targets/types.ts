@@ -31,6 +31,24 @@ export interface Target {
   running(release: Release): Promise<string[]>;
 }
 
+/**
+ * Who carries the environment's requests to a process target's instances: the edge's own router
+ * (`router: { provider: edge }`, the default; targets/process.ts EdgeTraffic) or the team's
+ * HAProxy driven through its runtime API (`provider: haproxy`; targets/haproxy.ts). The process
+ * target runs the instances on the edge either way and asks its Traffic for the rest.
+ */
+export interface Traffic {
+  /** As Target.route: requests in flight finish where they are. */
+  route(split: TrafficSplit): Promise<void>;
+  /** Takes `instances` out of traffic for good before they are stopped, once their requests in
+   * flight are done (the edge's router needs nothing: the edge waits for them itself). */
+  release(instances: string[]): Promise<void>;
+  preview(version: string, instances: string[]): Promise<string | null>;
+  closePreview(): Promise<void>;
+  metrics(): Promise<RouteMetrics | null>;
+  url(): Promise<string | null>;
+}
+
 export interface TargetContext {
   home: string;
   env: EnvironmentConfig;

@@ -30,6 +30,13 @@ const envParams = { type: 'object', required: ['project', 'env'], properties: { 
 const releaseParam = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } as const;
 const reasonBody = { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 2000 } } } as const;
 
+/** Where users reach an environment: its edge router, or the URL given for a router of its own (HAProxy). */
+function envUrl(routerPort: number | null, release: Release | null): string | null {
+  const router = release?.config.router;
+  if (router?.provider === 'haproxy') return router.url ?? null;
+  return routerPort ? `http://${router?.host ?? '127.0.0.1'}:${routerPort}` : null;
+}
+
 function notFound(reply: FastifyReply, message: string) {
   return reply.code(404).send({ error: 'not_found', message });
 }
@@ -72,12 +79,11 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req) => {
       const envs = await listEnvironments(ctx.db, req.params.project);
       return Promise.all(
-        envs.map(async (e) => ({
-          name: e.name,
-          url: e.routerPort ? `http://127.0.0.1:${e.routerPort}` : null,
-          stable: e.stableReleaseId ? view((await getRelease(ctx.db, e.stableReleaseId))!) : null,
-          active: await activeRelease(ctx.db, e.projectId, e.name).then((r) => (r ? view(r) : null)),
-        })),
+        envs.map(async (e) => {
+          const stable = e.stableReleaseId ? await getRelease(ctx.db, e.stableReleaseId) : null;
+          const active = await activeRelease(ctx.db, e.projectId, e.name);
+          return { name: e.name, url: envUrl(e.routerPort, stable ?? active), stable: stable ? view(stable) : null, active: active ? view(active) : null };
+        }),
       );
     },
   );
@@ -92,7 +98,9 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const active = await activeRelease(ctx.db, e.projectId, e.name);
       let instances: unknown[] = [];
       let edge: string | null = null;
-      if (ctx.edge) {
+      // Only environments that run on the edge ask it (asking starts one when none runs).
+      const onEdge = (stable ?? active)?.config.target.type === 'process';
+      if (ctx.edge && onEdge) {
         try {
           const client = await ctx.edge();
           const prefix = `${routeName(e.projectId, e.name)}-r`;
@@ -105,7 +113,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServerContext): void {
       }
       return {
         name: e.name,
-        url: e.routerPort ? `http://127.0.0.1:${e.routerPort}` : null,
+        url: envUrl(e.routerPort, stable ?? active),
         stable: stable ? view(stable) : null,
         active: active ? view(active) : null,
         measurements: active ? await listMeasurements(ctx.db, active.id, 20) : [],
