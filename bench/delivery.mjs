@@ -132,6 +132,9 @@ strategy:
 ${ANALYSIS}`;
   // The bad canary would stay at WEIGHT% for a minute: only the analysis can end it early.
   const BAD = CANARY(`[{ weight: ${WEIGHT} }, { analysis: 60s }]`);
+  // Timings are taken from the failures users see, so the first pass turns off the router's
+  // retry of the canary's failures on stable; the second pass is the default (retries on).
+  const BAD_NO_RETRY = `${BAD}\nrouter: { retry_canary_errors: false }`;
 
   const { deliveryRig } = await import(join(root, 'dist/test/delivery/harness.js'));
   const rig = await deliveryRig();
@@ -154,10 +157,29 @@ ${ANALYSIS}`;
     console.log(`\n(a) bad canary: FAIL_RATE 1 at ${WEIGHT}% under ${RATE} req/s, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}; settings (copy into ferry.yml):\n`);
     console.log(`    strategy:\n      canary:\n        steps: [{ weight: ${WEIGHT} }, { analysis: 60s }]\n${ANALYSIS.replace(/^/gm, '    ')}\n`);
     const rounds = [];
+    const retried = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      // With retries on (the default): what users lose, and how fast the analysis still decides.
+      const rload = loadWorker({ url, rps: RATE, concurrency: 100 });
+      await sleep(2000);
+      const rbad = await release(BAD, { FAIL_RATE: '1' });
+      await sleep(1500);
+      const rres = await rload.stop();
+      const rd = rbad.detail;
+      const rcreated = at(rd.transitions[0].at);
+      const rend = rd.transitions.find((x) => x.to === 'rolled_back');
+      // The canary takes its first requests right after its instances are ready (step 1).
+      const ready = rd.transitions.find((x) => x.step === 1 && x.to === 'progressing');
+      const rin = rend ? windowCounts(rres.ticks, rcreated, at(rend.at)) : null;
+      const y = { status: rd.status, share: rin ? rin.failed / rin.answered : NaN, failed: rin?.failed ?? NaN, answered: rin?.answered ?? NaN, toRolledBack: rend && ready ? at(rend.at) - at(ready.at) : NaN };
+      retried.push(y);
+      console.log(`  round ${r + 1} (retries on): ${y.status}; canary ready → rolled_back ${fmtS(y.toRolledBack)}; ${y.failed} of ${y.answered} requests failed during the release (${pctS(y.share)})`);
+      await sleep(500);
+    }
     for (let r = 0; r < ROUNDS; r++) {
       const load = loadWorker({ url, rps: RATE, concurrency: 100 });
       await sleep(2000); // the load settles before the release starts
-      const bad = await release(BAD, { FAIL_RATE: '1' });
+      const bad = await release(BAD_NO_RETRY, { FAIL_RATE: '1' });
       await sleep(1500); // nothing from the canary should come after the rollback
       const { summary, last, first: firstSeen, ticks } = await load.stop();
       const label = `production#${bad.number}`;
@@ -193,7 +215,7 @@ ${ANALYSIS}`;
       };
       rounds.push(x);
       console.log(
-        `  round ${r + 1}: ${x.status} (${x.reason}); load ${x.achieved.toFixed(0)} req/s achieved (per second: min ${x.steadyMin}, median ${x.steadyMedian}), p99 ${x.p99.toFixed(1)} ms; ` +
+        `  round ${r + 1} (retries off): ${x.status} (${x.reason}); load ${x.achieved.toFixed(0)} req/s achieved (per second: min ${x.steadyMin}, median ${x.steadyMedian}), p99 ${x.p99.toFixed(1)} ms; ` +
           `first bad response → 1st failing measurement ${fmtS(x.toFirstFailure)}, → verdict ${fmtS(x.toDetection)}, → rolled_back ${fmtS(x.toRolledBack)}, → last canary response ${fmtS(x.toStable)}; ` +
           `release ${fmtS(x.releaseMs)}: ${x.inRelease?.failed} of ${x.inRelease?.answered} requests failed (${pctS(x.share)}); failures not from the canary: ${x.others}${Object.keys(x.errors).length ? ` ${JSON.stringify(x.errors)}` : ''}`,
       );
@@ -242,7 +264,9 @@ ${ANALYSIS}`;
     rows.push(['(a) first bad response → detection (failing verdict)', `${fmtS(med('toDetection'))} (max ${fmtS(worst('toDetection'))})`, '< 5 s', ok(worst('toDetection'), 5000)]);
     rows.push(['(a) first bad response → rolled_back recorded', `${fmtS(med('toRolledBack'))} (max ${fmtS(worst('toRolledBack'))})`, '', '']);
     rows.push(['(a) first bad response → all traffic on stable', `${fmtS(med('toStable'))} (max ${fmtS(worst('toStable'))})`, '< 6 s', ok(worst('toStable'), 6000)]);
-    rows.push(['(a) failed share of the release\'s requests', `${pctS(med('share'))} (max ${pctS(worst('share'))}; median ${median(rounds.map((x) => x.inRelease?.failed ?? NaN))} failed)`, '< 0.5%', ok(worst('share'), 0.005)]);
+    rows.push(['(a) failed share of the release\'s requests (default: retries on)', `${pctS(median(retried.map((x) => x.share)))} (max ${pctS(maxOf(retried.map((x) => x.share)))}; median ${median(retried.map((x) => x.failed))} failed)`, '< 0.5%', ok(maxOf(retried.map((x) => x.share)), 0.005)]);
+    rows.push(['(a) canary ready → rolled_back (retries on)', `${fmtS(median(retried.map((x) => x.toRolledBack)))} (max ${fmtS(maxOf(retried.map((x) => x.toRolledBack)))})`, '', '']);
+    rows.push(['(a) failed share with retry_canary_errors: false', `${pctS(med('share'))} (max ${pctS(worst('share'))}; median ${median(rounds.map((x) => x.inRelease?.failed ?? NaN))} failed)`, '', '']);
     for (const h of healthy) rows.push([`(b) failed requests, ${h.name.split(' (')[0]}`, `${h.failed} of ${h.answered} (${h.achieved.toFixed(0)} req/s)`, '0', h.failed === 0 && h.status === 'succeeded' ? 'yes' : 'NO']);
     const w = [Math.max(...rows.map((r) => r[0].length)), Math.max(...rows.map((r) => r[1].length)), 8, 4];
     console.log(`\n${'figure'.padEnd(w[0])}  ${'measured'.padEnd(w[1])}  ${'goal'.padEnd(w[2])}  met`);
@@ -251,7 +275,7 @@ ${ANALYSIS}`;
     const exposure = med('exposureMs');
     const release_ = med('releaseMs');
     console.log(
-      `\nWhy the share is what it is: the canary answers ${WEIGHT}% of requests for ${fmtS(exposure)} (first to last bad response) of a release that lasts ${fmtS(release_)} ` +
+      `\nWithout retries the share is what it is because the canary answers ${WEIGHT}% of requests for ${fmtS(exposure)} (first to last bad response) of a release that lasts ${fmtS(release_)} ` +
         `(start, canary instances ready, exposure, rollback), so about ${WEIGHT}% × ${fmtS(exposure)} / ${fmtS(release_)} = ${pctS((WEIGHT / 100) * (exposure / release_))} of its requests fail. ` +
         `Below 0.5% at ${WEIGHT}% weight needs an exposure under ${fmtS((0.005 / (WEIGHT / 100)) * release_)}, or a smaller first weight.`,
     );

@@ -640,6 +640,7 @@ class EnvironmentNormalizer {
       if (r.provider === 'edge' || r.provider === 'haproxy') spec.provider = r.provider;
       if (haproxy) {
         if ('port' in r) this.misplaced(r, 'port', '`port` is for the edge\'s router; with `provider: haproxy`, users connect to HAProxy\'s frontend', "remove it: the frontend's `bind` in haproxy.cfg says where users connect (give that address as url: http://HOST:PORT)");
+        if ('retry_canary_errors' in r) this.misplaced(r, 'retry_canary_errors', '`retry_canary_errors` is for the edge\'s router', 'remove it: configure retries in haproxy.cfg (`retry-on`)');
         if ('sticky' in r) this.misplaced(r, 'sticky', '`sticky` is for the edge\'s router; HAProxy keeps clients on a server with its own cookie', 'remove it, and add `cookie SERVERID insert indirect nocache` to the backend in haproxy.cfg if clients must stay on one version');
       } else {
         for (const k of HAPROXY_KEYS) {
@@ -647,6 +648,7 @@ class EnvironmentNormalizer {
         }
         if (Number.isInteger(r.port)) spec.port = r.port as number;
         if (typeof r.sticky === 'boolean') spec.sticky = r.sticky;
+        if (r.retry_canary_errors === false) spec.retryCanaryErrors = false;
       }
       const host = str(r.host);
       if (host !== undefined) {

@@ -155,6 +155,8 @@ export interface RouterSpec {
   host: string;
   /** Keep a client on the version it first got, through a cookie. */
   sticky: boolean;
+  /** Edge: answer idempotent requests the canary failed from stable (default true). */
+  retryCanaryErrors?: boolean;
   /** haproxy: its runtime API at level admin, a unix socket path or host:port of a TCP stats socket. */
   socket?: string;
   /** haproxy: the backend holding the `stable*` and `canary*` server slots Ferry drives. */

@@ -99,6 +99,23 @@ export interface RouteSpec {
   canary?: Track & { weight: number };
   /** Keep a client on the track it first got (cookie `ferry_track_<name>`). */
   sticky: boolean;
+  /**
+   * Retry on the stable track a request the canary failed (default true when absent), like
+   * Envoy's `retry_on: 5xx,connect-failure`: the canary's 5xx answer, or a connection error or
+   * timeout before any answer, is not passed on; the request is sent once to stable, whose answer
+   * (whatever it is) goes to the client with `X-Ferry-Retried: canary-5xx` (or `canary-error`).
+   * Only when it is safe and wanted:
+   * - GET, HEAD or OPTIONS without a body (no Content-Length other than 0, no Transfer-Encoding);
+   * - the canary was chosen by the weight, or by a sticky cookie the router set (the client did
+   *   not ask for the canary) — not when the client forced it (`X-Ferry-Track: canary`, or a
+   *   tester's cookie `ferry_track_<name>=canary`): a tester sees the canary's real answers;
+   * - stable has a ready upstream (else the canary's answer goes through).
+   * The canary's failure is still counted in its metrics (5xx; a connection error as a 502/504
+   * and a proxy error), and stable's answer in stable's: the analysis sees the canary's errors,
+   * users do not. Retries are counted per version retried from (VersionMetrics.retries) and per
+   * route and reason (`ferry_edge_retries_total{route,reason}`).
+   */
+  retryCanaryErrors?: boolean;
 }
 
 export interface RouteStatus {
@@ -114,7 +131,9 @@ export interface RouteStatus {
  * GET /routes/:name/metrics — cumulative figures per version since the edge started (like
  * Prometheus counters: the controller takes two snapshots and subtracts). A request that the
  * router could not deliver (connection refused, reset, timeout) counts as a 5xx (502/504) and as
- * a proxy error of the version it was sent to.
+ * a proxy error of the version it was sent to. A canary request retried on stable is counted in
+ * both versions (the canary's failure in the canary's, the stable answer in stable's): the sum of
+ * the versions' requests is then the clients' requests plus the retries.
  */
 export interface RouteMetrics {
   name: string;
@@ -134,4 +153,8 @@ export interface VersionMetrics {
   /** Non-cumulative count per bucket (same length as bucketsMs). */
   latencyBuckets: number[];
   latencySumMs: number;
+  /** Requests of this version (a canary) that failed and were answered by stable instead (see
+   * RouteSpec.retryCanaryErrors); each is counted in `requests` here and again in stable's.
+   * Absent from edges that predate retries. */
+  retries?: number;
 }

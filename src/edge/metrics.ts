@@ -15,6 +15,10 @@ export class VersionStats {
   proxyErrors = 0;
   readonly buckets: number[] = new Array(BUCKETS_MS.length).fill(0);
   sumMs = 0;
+  /** Requests of this version (a canary) answered by stable instead: after a 5xx answer... */
+  retries5xx = 0;
+  /** ...and after a connection error or a timeout (see RouteSpec.retryCanaryErrors). */
+  retriesError = 0;
 
   /** One answered request: its status and the time from its arrival to its response head. */
   record(status: number, ms: number): void {
@@ -31,7 +35,7 @@ export class VersionStats {
   snapshot(): VersionMetrics {
     const statusClasses: Record<string, number> = {};
     for (let i = 0; i < 5; i++) statusClasses[`${i + 1}xx`] = this.classes[i];
-    return { requests: this.requests, statusClasses, proxyErrors: this.proxyErrors, latencyBuckets: [...this.buckets], latencySumMs: this.sumMs };
+    return { requests: this.requests, statusClasses, proxyErrors: this.proxyErrors, latencyBuckets: [...this.buckets], latencySumMs: this.sumMs, retries: this.retries5xx + this.retriesError };
   }
 }
 
@@ -68,6 +72,18 @@ export function prometheusText(routes: PromRoute[], instances: PromInstance[]): 
   L.push('# HELP ferry_edge_proxy_errors_total Requests the router could not deliver (or finish) to an upstream.');
   L.push('# TYPE ferry_edge_proxy_errors_total counter');
   for (const r of routes) for (const [v, s] of r.versions) L.push(`ferry_edge_proxy_errors_total{route="${esc(r.name)}",version="${esc(v)}"} ${s.proxyErrors}`);
+  L.push('# HELP ferry_edge_retries_total Requests the canary failed that the router retried on the stable track, by route and reason (canary-5xx: a 5xx answer; canary-error: a connection error or timeout).');
+  L.push('# TYPE ferry_edge_retries_total counter');
+  for (const r of routes) {
+    let answered = 0;
+    let failed = 0;
+    for (const s of r.versions.values()) {
+      answered += s.retries5xx;
+      failed += s.retriesError;
+    }
+    L.push(`ferry_edge_retries_total{route="${esc(r.name)}",reason="canary-5xx"} ${answered}`);
+    L.push(`ferry_edge_retries_total{route="${esc(r.name)}",reason="canary-error"} ${failed}`);
+  }
   L.push('# HELP ferry_edge_request_duration_seconds Time from a request\'s arrival to its response head, by route and version.');
   L.push('# TYPE ferry_edge_request_duration_seconds histogram');
   for (const r of routes) {

@@ -12,6 +12,14 @@
 // A configuration is an immutable object swapped in one assignment: a request reads it once when
 // it arrives and keeps it (retries included), so each request is routed by exactly one
 // configuration and a reconfiguration never touches requests in flight.
+//
+// Retries (idempotent requests without a body, nothing sent to the client yet, once): a failed
+// connection is tried again on another upstream of the track, or on a new connection (a pooled
+// one the upstream had just closed), or on the other track when this one refused; and a request
+// the canary failed (a 5xx answer, a connection error, a timeout) is sent to stable, unless the
+// client forced the canary or the route turned it off (RouteSpec.retryCanaryErrors). A canary's
+// 5xx head is held, not forwarded; its body is discarded as it comes in the same read (the
+// connection goes back to the pool), else the connection is closed rather than waited on.
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { RouteSpec, RouteStatus, Track, RouteMetrics } from './api.js';
@@ -57,10 +65,14 @@ interface Config {
   /** Share of canary, 0..100. */
   weight: number;
   sticky: boolean;
+  /** RouteSpec.retryCanaryErrors (default true). */
+  retryCanary: boolean;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
 const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+/** How a pooled connection the upstream closed as it was reused fails: the router's business, not the version's. */
+const STALE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 /** The client's address, read once per connection (remoteAddress asks the kernel each time). */
 const kAddress = Symbol('ferry.address');
 
@@ -186,7 +198,7 @@ export class RouteProxy {
         this.counters.delete(a);
       }
     }
-    return { stable, canary, weight: spec.canary ? spec.canary.weight : 0, sticky: spec.sticky };
+    return { stable, canary, weight: spec.canary ? spec.canary.weight : 0, sticky: spec.sticky, retryCanary: spec.retryCanaryErrors !== false };
   }
 
   /** Requests in flight to an upstream address (http://127.0.0.1:PORT) through this route. */
@@ -231,16 +243,22 @@ export class RouteProxy {
 
   /** Whether chooseTrack's last answer should be pinned with a cookie (read right after the call). */
   private pin = false;
+  /** Whether the client asked for chooseTrack's last answer (X-Ferry-Track, or a tester's cookie
+   * naming the track): its answers are passed on as they are, never retried on the other track. */
+  private forced = false;
 
   /** Chooses the track of a request: header override, then sticky cookie, then weight. */
   private chooseTrack(config: Config, trackHeader: string | undefined, cookie: string | undefined): ResolvedTrack {
     this.pin = false;
+    this.forced = false;
     const canary = config.canary;
     if (canary === null) return config.stable;
     if (trackHeader !== undefined) {
       const h = trackHeader.trim().toLowerCase();
-      if (h === 'canary') return canary;
-      if (h === 'stable') return config.stable;
+      if (h === 'canary' || h === 'stable') {
+        this.forced = true;
+        return h === 'canary' ? canary : config.stable;
+      }
     }
     if (config.sticky && cookie !== undefined) {
       const i = cookie.indexOf(this.cookieName);
@@ -251,8 +269,14 @@ export class RouteProxy {
         const v = cookie.slice(start, end).trim();
         // The cookie holds the version it was given, so a client pinned to a canary that was
         // rolled back (or promoted) is chosen for again; "stable"/"canary" are accepted for testers.
-        if (v === canary.cookieValue || v === 'canary') return canary;
-        if (v === config.stable.cookieValue || v === 'stable') return config.stable;
+        // A client the router pinned to the canary did not ask for it (its failures are retried on
+        // stable like any other canary request); a tester's "canary" did.
+        if (v === canary.cookieValue) return canary;
+        if (v === config.stable.cookieValue) return config.stable;
+        if (v === 'canary' || v === 'stable') {
+          this.forced = true;
+          return v === 'canary' ? canary : config.stable;
+        }
       }
     }
     this.pin = config.sticky;
@@ -330,6 +354,7 @@ export class RouteProxy {
 
     let track = this.chooseTrack(config, trackHeader, cookie);
     const pin = this.pin;
+    const forced = this.forced;
     let target = RouteProxy.pick(track, null);
     if (target === null && track.other !== null) {
       track = track.other;
@@ -343,7 +368,8 @@ export class RouteProxy {
       req.resume();
       return;
     }
-    const ex = new ProxyExchange(this, req, res, head, arrived, pin, hasBody, chunked, !hasBody && IDEMPOTENT.has(req.method!));
+    const retryable = !hasBody && IDEMPOTENT.has(req.method!);
+    const ex = new ProxyExchange(this, req, res, head, arrived, pin, hasBody, chunked, retryable, retryable && !forced && track === config.canary && config.retryCanary);
     (res as ResWithExchange)[kExchange] = ex;
     res.once('close', onResponseClose);
     ex.send(target, track);
@@ -434,7 +460,13 @@ function onResponseClose(this: ResWithExchange): void {
   this[kExchange]?.clientClosed();
 }
 
-/** One proxied request: its attempts (at most two), the answer handed on to the client. */
+/** After the head() that held a canary's 5xx: its body did not end in the same read. */
+function afterHeld(ex: ProxyExchange): void {
+  ex.heldBodyPending();
+}
+
+/** One proxied request: its attempts, the answer handed on to the client. At most: a new
+ * connection after a stale pooled one, on each track, and one retry on stable after the canary. */
 class ProxyExchange implements Exchange {
   private conn: UpstreamConn | null = null;
   private target: Target | null = null;
@@ -443,17 +475,26 @@ class ProxyExchange implements Exchange {
   private finished = false;
   private retried = false;
   private bodyStarted = false;
+  /** A canary 5xx head is held (not forwarded) while its body is discarded; then stable is asked. */
+  private held = false;
+  /** Stable's upstream for the retry of a held answer. */
+  private next: Target | null = null;
+  /** Why the request was retried on stable (the X-Ferry-Retried header), null when it was not. */
+  private reason: string | null = null;
 
   constructor(
     private readonly route: RouteProxy,
     private readonly req: http.IncomingMessage,
     private readonly res: http.ServerResponse,
     private readonly requestHead: string,
-    private readonly arrived: number,
+    /** When the request arrived; when it was sent to stable, for a retried one (stable's latency is stable's). */
+    private arrived: number,
     private readonly pin: boolean,
     private readonly hasBody: boolean,
     private readonly chunked: boolean,
     private readonly retryable: boolean,
+    /** Sent to the canary (by weight or sticky cookie, not forced), retryable, and the route allows it. */
+    private canaryRetry: boolean,
   ) {}
 
   send(target: Target, track: ResolvedTrack, fresh = false): void {
@@ -467,6 +508,35 @@ class ProxyExchange implements Exchange {
     this.conn = conn;
     conn.start(this, this.requestHead, this.req.method === 'HEAD', !this.hasBody);
     if (this.hasBody && !this.bodyStarted) this.streamBody();
+  }
+
+  /** The canary failed this request: the one retry, on stable (the canary's failure is counted already). */
+  private toStable(next: Target, reason: string): void {
+    const canary = this.track!;
+    this.canaryRetry = false;
+    this.held = false;
+    this.next = null;
+    this.reason = reason;
+    // Stable's own attempt may still get a new connection after a stale pooled one.
+    this.retried = false;
+    this.arrived = performance.now();
+    this.send(next, canary.other!);
+  }
+
+  /** A held answer's body is complete (or failed, or is not waited for): retry now. */
+  private retryHeld(): void {
+    const next = this.next!;
+    if (this.conn !== null) {
+      this.conn.abandon();
+      this.conn = null;
+    }
+    this.release();
+    this.toStable(next, 'canary-5xx');
+  }
+
+  /** Called on the tick after head() held an answer: a body still coming is not waited for. */
+  heldBodyPending(): void {
+    if (this.held && !this.finished) this.retryHeld();
   }
 
   /** The request body, as Node's server parses it, to the upstream (chunked again when it was). */
@@ -505,8 +575,27 @@ class ProxyExchange implements Exchange {
 
   head(status: number, reason: string, headers: string[]): void {
     const tr = this.track!;
+    if (status >= 500 && this.canaryRetry && !this.res.destroyed) {
+      // The canary failed a request it was not asked for by name: hold its answer (counted as
+      // the canary's: the analysis sees it) and ask stable, if stable has an upstream.
+      const next = RouteProxy.pickFor(tr.other!, null);
+      if (next !== null) {
+        tr.stats.record(status, performance.now() - this.arrived);
+        tr.stats.retries5xx++;
+        this.held = true;
+        this.next = next;
+        // Whatever of the body comes in this read is discarded (body()) and end() retries at
+        // once, the connection back in its pool; a body still to come is not waited for.
+        process.nextTick(afterHeld, this);
+        return;
+      }
+    }
     headers.push('X-Ferry-Version', tr.version);
-    if (this.pin) headers.push('Set-Cookie', tr.setCookie);
+    // A retried request's client stays pinned to the canary it was given: the weight holds.
+    if (this.reason !== null) {
+      headers.push('X-Ferry-Retried', this.reason);
+      if (this.pin) headers.push('Set-Cookie', tr.other!.setCookie);
+    } else if (this.pin) headers.push('Set-Cookie', tr.setCookie);
     // An HTTP/1.0 client knows no chunked coding: without the header Node ends the body by closing.
     if (this.req.httpVersionMinor === 0) {
       for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i].toLowerCase() === 'transfer-encoding') headers.splice(i, 2);
@@ -528,6 +617,7 @@ class ProxyExchange implements Exchange {
   }
 
   body(chunk: Buffer): boolean {
+    if (this.held) return true;
     if (this.res.write(chunk)) return true;
     this.res.once('drain', () => this.conn?.resume());
     return false;
@@ -538,6 +628,10 @@ class ProxyExchange implements Exchange {
     // reused (the rest of the body would be read as the next request).
     if (this.conn?.requestPending) this.conn.abandon();
     this.conn = null;
+    if (this.held) {
+      this.release();
+      return this.toStable(this.next!, 'canary-5xx');
+    }
     this.finish();
     this.res.end();
   }
@@ -548,9 +642,12 @@ class ProxyExchange implements Exchange {
   }
 
   error(code: string, headSeen: boolean): void {
+    const failed = this.conn;
     this.conn = null;
     this.release();
     if (this.finished) return;
+    // The body of a held canary 5xx broke off: it is counted already, stable is asked now.
+    if (this.held) return this.retryHeld();
     const tr = this.track!;
     const t = this.target!;
     if (headSeen || this.res.headersSent) {
@@ -560,14 +657,27 @@ class ProxyExchange implements Exchange {
       this.res.destroy();
       return;
     }
-    if (!this.retried && this.retryable && RETRYABLE.has(code) && !this.res.destroyed) {
+    // A pooled connection the upstream closed as it was reused: a new one (below), on any track.
+    const stale = !this.retried && failed !== null && failed.reused && STALE.has(code);
+    if (this.canaryRetry && !stale && !this.res.destroyed) {
+      // The canary could not answer: counted as its failure (the analysis sees it), asked of stable.
+      const next = RouteProxy.pickFor(tr.other!, null);
+      if (next !== null) {
+        tr.stats.record(code === 'ETIMEDOUT' ? 504 : 502, performance.now() - this.arrived);
+        tr.stats.proxyErrors++;
+        tr.stats.retriesError++;
+        return this.toStable(next, 'canary-error');
+      }
+    }
+    // After a canary retry, stable's attempt is only repeated after a stale pooled connection.
+    if (!this.retried && this.retryable && RETRYABLE.has(code) && !this.res.destroyed && (this.reason === null || stale)) {
       // Nothing reached the client and the request is safe to repeat: another upstream of the
       // track, else the other track when this one refused, else a new connection to the same
       // one (a pooled connection the upstream had just closed).
       this.retried = true;
       let next = RouteProxy.pickFor(tr, t);
       let nextTrack = tr;
-      if (next === null && code === 'ECONNREFUSED' && tr.other !== null) {
+      if (next === null && code === 'ECONNREFUSED' && tr.other !== null && this.reason === null) {
         next = RouteProxy.pickFor(tr.other, null);
         nextTrack = tr.other;
       }
@@ -578,7 +688,9 @@ class ProxyExchange implements Exchange {
     tr.stats.record(status, performance.now() - this.arrived);
     tr.stats.proxyErrors++;
     if (this.res.destroyed) return;
-    this.res.writeHead(status, { 'content-type': 'text/plain', 'x-ferry-version': tr.version });
+    const headers: http.OutgoingHttpHeaders = { 'content-type': 'text/plain', 'x-ferry-version': tr.version };
+    if (this.reason !== null) headers['x-ferry-retried'] = this.reason;
+    this.res.writeHead(status, headers);
     this.res.end(`ferry: upstream ${t.address} of route ${this.route.name}: ${code === 'ETIMEDOUT' ? `no answer in ${upstreamSettings.responseTimeoutMs / 1000} s` : code}\n`);
   }
 

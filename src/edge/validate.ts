@@ -172,7 +172,7 @@ export function validateRouteSpec(body: unknown, knownInstance: (id: string) => 
   const c = new Checker();
   const o = c.object(body, 'the body');
   if (!o) return c.done(null as never);
-  c.known(o, '', ['host', 'port', 'stable', 'canary', 'sticky']);
+  c.known(o, '', ['host', 'port', 'stable', 'canary', 'sticky', 'retryCanaryErrors']);
   const host = o.host === undefined ? '127.0.0.1' : c.string(o.host, 'host');
   const stable = track(c, o.stable, 'stable', false);
   const canary = o.canary === undefined || o.canary === null ? null : track(c, o.canary, 'canary', true);
@@ -188,5 +188,10 @@ export function validateRouteSpec(body: unknown, knownInstance: (id: string) => 
     ...(canary ? { canary: canary as Track & { weight: number } } : {}),
     sticky: o.sticky === undefined ? false : typeof o.sticky === 'boolean' ? o.sticky : (c.fail('sticky must be true or false'), false),
   };
+  // Absent stays absent (the default, true), so that specs from older callers are unchanged.
+  if (o.retryCanaryErrors !== undefined) {
+    if (typeof o.retryCanaryErrors === 'boolean') spec.retryCanaryErrors = o.retryCanaryErrors;
+    else c.fail('retryCanaryErrors must be true or false');
+  }
   return c.done(spec);
 }

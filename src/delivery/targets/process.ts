@@ -111,6 +111,7 @@ export class EdgeTraffic implements Traffic {
       host: this.ctx.env.router.host,
       port,
       sticky: this.ctx.env.router.sticky,
+      ...(this.ctx.env.router.retryCanaryErrors === false ? { retryCanaryErrors: false } : {}),
       stable: split.stable ? track(split.stable) : { version: 'none', upstreams: [] },
       ...(split.canary ? { canary: { ...track(split.canary), weight: split.canary.weight } } : {}),
     };
