@@ -4,6 +4,7 @@
 // watches the signals people and alerts send (abort, promote) and runs the analysis.
 import type { EnvironmentConfig } from '../config/types.js';
 import type { Db } from '../store/db.js';
+import { appendAudit } from '../store/audit.js';
 import {
   clearPromote,
   getRelease,
@@ -106,6 +107,16 @@ export class ReleaseRun {
   /** Moves to step `n`, keeping the progress made so far. */
   async advance(n: number, reason: string): Promise<void> {
     await saveStep(this.db, this.release.id, { step: n, progress: this.progress, reason });
+    // Each step changes what production runs or how its traffic is split: it is audited.
+    await appendAudit(this.db, {
+      actor: 'controller',
+      action: 'release.step',
+      projectId: this.release.projectId,
+      environment: this.release.environment,
+      subject: this.release.id,
+      reason,
+      detail: { step: n, weight: this.progress.weight ?? 0, instances: this.progress.instances ?? [] },
+    });
     this.release = { ...this.release, step: n, stepStartedAt: new Date() };
     this.log(reason);
   }

@@ -93,6 +93,7 @@ describe('environment protection', { timeout: 300_000 }, () => {
     assert.ok(actions.includes('bob:release.approved'), actions.join(' '));
     assert.ok(list.body.some((e) => e.action === 'freeze.override' && e.reason === 'security hotfix'));
     assert.ok(actions.includes('controller:release.failed'));
+    assert.ok(actions.includes('controller:release.step'), 'every step of a release is audited');
     const verify = await rig.server.call<{ ok: boolean }>('GET', '/api/audit/verify');
     assert.equal(verify.body.ok, true);
     const asBob = await rig.server.call('GET', '/api/audit/verify', undefined, bob);
