@@ -68,8 +68,8 @@ async function demo(where?: string): Promise<number> {
       `  ${ferry} logs latest unit   a job's log`,
       `  edit src/greeting.js, commit, and ${ferry} run again`,
       '',
-      '  Not in this demo yet: the server, remote runners and progressive delivery to production;',
-      '  they are being built (see docs/architecture.md).',
+      '  Not in this demo yet: the server, remote runners and releases to environments (canary,',
+      '  blue-green, rolling, with analysis and rollback); the README shows how to run them.',
       '',
     ].join('\n'),
   );
