@@ -1,7 +1,7 @@
 // What people do to environments from the command line, through the server's API:
 // ferry status, promote, abort, rollback, approve, releases.
 import type { Command } from 'commander';
-import { addClientOptions, api, type ClientOptions } from './client.js';
+import { addClientOptions, api, apiText, type ClientOptions } from './client.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 interface ProjectOption extends ClientOptions {
@@ -116,6 +116,26 @@ export function registerDelivery(program: Command): void {
   ).action(async (env: string, o: ProjectOption) => {
     const { status: s } = await envStatus(o, env);
     print(o, s.releases, s.releases.map((r) => `${line(r)}\n`).join('') || `no releases of ${env}\n`);
+  });
+
+  withProject(
+    program
+      .command('app-logs')
+      .description("What the application's instances wrote: the release serving the environment, or --release N.")
+      .argument('<environment>')
+      .option('--release <ref>', 'a release id or number (default: the one under way, else the one serving)')
+      .option('--tail <bytes>', 'bytes from the end of each instance log', (v: string) => Number.parseInt(v, 10)),
+  ).action(async (env: string, o: ProjectOption & { release?: string; tail?: number }) => {
+    let id: string;
+    if (o.release) id = (await releaseOf(o, env, o.release)).id;
+    else {
+      const { status } = await envStatus(o, env);
+      const r = status.active ?? status.stable;
+      if (!r) throw new CliError(`${env} has no release yet`, EXIT.FAILED);
+      id = r.id;
+    }
+    const text = await apiText(o, `/api/releases/${id}/logs${o.tail ? `?tail=${o.tail}` : ''}`);
+    process.stdout.write(text);
   });
 
   withProject(

@@ -98,6 +98,17 @@ describe('ferry status, releases, promote, abort, rollback', { timeout: 300_000 
     const none = (await ferry('promote', 'production'));
     assert.equal(none.code, 1);
     assert.match(none.err, /no release of production is under way \(#\d+ serves it\)/);
+    // The application's own output, with the environment's secrets masked.
+    const put = await rig.server.call('PUT', `/api/projects/${rig.projectId}/secrets/VERSION`, { value: 'v-secret-8127364', environment: 'production' });
+    assert.equal(put.status, 201, JSON.stringify(put.body));
+    assert.equal((await rig.release(ROLLING, { VERSION: 'v8' })).pipeline!.status, 'success');
+    assert.equal(await answer(), 'hello from v-secret-8127364', 'the secret reached the application');
+    const logs = await ferry('app-logs', 'production');
+    assert.equal(logs.code, 0, logs.err);
+    assert.match(logs.out, /==> p\d+-production-r\d+-1 <==/);
+    assert.match(logs.out, /sample-app \[MASKED\] listening on 127\.0\.0\.1:\d+/);
+    assert.doesNotMatch(logs.out, /v-secret-8127364/);
+
     const unknown = (await ferry('status', 'staging'));
     assert.notEqual(unknown.code, 0);
     assert.match(unknown.err, /no releases to staging/);

@@ -2,6 +2,12 @@
 // measurements, and what people do to releases (promote, abort, roll back, approve). The
 // controller (src/delivery/controller.ts) carries the requests out; these routes record them.
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { existsSync } from 'node:fs';
+import { open, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { releaseDir } from '../../delivery/files.js';
+import { SecretMasker } from '../../secrets/masker.js';
+import { jobSecrets } from '../../store/secrets.js';
 import { checkApproval } from '../../delivery/gates/approvals.js';
 import { alertsForEnvironment, AlertmanagerPayloadError, parseAlertmanagerWebhook } from '../../delivery/alertmanager.js';
 import { routeName } from '../../delivery/targets/names.js';
@@ -138,6 +144,45 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServerContext): void {
         measurements: await listMeasurements(ctx.db, r.id),
         approvals: await listApprovals(ctx.db, r.id),
       };
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { tail?: number } }>(
+    '/api/releases/:id/logs',
+    {
+      config: { access: 'developer' },
+      schema: {
+        summary: "What a release's application instances wrote (stdout and stderr, timestamped), the end of each instance's log; the environment's secrets are masked",
+        tags: ['delivery'],
+        params: releaseParam,
+        querystring: { type: 'object', additionalProperties: false, properties: { tail: { type: 'integer', minimum: 1, maximum: 10_000_000, description: 'bytes from the end of each instance log (default 64 KiB)' } } },
+      },
+    },
+    async (req, reply) => {
+      const r = await getRelease(ctx.db, req.params.id);
+      if (!r) return notFound(reply, `no release ${req.params.id}`);
+      const dir = join(releaseDir(ctx.home, r.id), 'logs');
+      const files = existsSync(dir) ? (await readdir(dir)).filter((f) => f.endsWith('.log')).sort() : [];
+      const tail = req.query.tail ?? 64 * 1024;
+      // The application may print what it was given: mask its secrets as job logs are masked.
+      const secrets = Object.values(await jobSecrets(ctx.db, ctx.masterKey, r.projectId, r.environment).catch(() => ({})));
+      const masker = secrets.length ? new SecretMasker(secrets) : null;
+      let out = '';
+      for (const f of files) {
+        const fh = await open(join(dir, f), 'r');
+        try {
+          const { size } = await fh.stat();
+          const start = Math.max(0, size - tail);
+          const buf = Buffer.alloc(size - start);
+          await fh.read(buf, 0, buf.length, start);
+          let text = buf.toString('utf8');
+          if (start > 0) text = text.slice(text.indexOf('\n') + 1);
+          out += `==> ${f.replace(/\.log$/, '')}${start > 0 ? ` (last ${tail} bytes)` : ''} <==\n${masker ? masker.mask(text) : text}${text.endsWith('\n') || !text ? '' : '\n'}`;
+        } finally {
+          await fh.close();
+        }
+      }
+      return reply.type('text/plain; charset=utf-8').send(out || `release ${r.id} has no instance logs (a script target, or nothing started)\n`);
     },
   );
 
