@@ -89,7 +89,7 @@ const LATENCY_VALUE = /^(stable_)?p(50|95|99)_ms$/;
 /** HAProxy's names for proxies (a backend), as its configuration parser accepts them. */
 const HAPROXY_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 const HAPROXY_EXAMPLE = 'router:\n  provider: haproxy\n  socket: /run/haproxy/admin.sock      # its runtime API (stats socket ... level admin)\n  backend: app                         # the backend with the stable*/canary* server slots\n  stats_url: http://127.0.0.1:8404/metrics\n  url: http://127.0.0.1:8080';
-const SCRIPT_KEYS = ['deploy', 'set_weight', 'promote', 'rollback'];
+const SCRIPT_KEYS = ['deploy', 'set_weight', 'promote', 'rollback', 'timeout'];
 const STRATEGIES = ['rolling', 'blue-green', 'canary'] as const;
 const STEP_KINDS = ['weight', 'pause', 'analysis', 'approval'] as const;
 
@@ -251,6 +251,8 @@ class EnvironmentNormalizer {
       if (t.set_weight !== undefined) spec.setWeight = commands(t.set_weight);
       if (t.promote !== undefined) spec.promote = commands(t.promote);
       if (t.rollback !== undefined) spec.rollback = commands(t.rollback);
+      const timeoutMs = this.duration(t, 'timeout', `${label}.timeout`, { positive: true });
+      if (timeoutMs !== undefined) spec.timeoutMs = timeoutMs;
       return spec;
     }
 

@@ -186,6 +186,8 @@ export interface ScriptTargetSpec {
   setWeight?: string[];
   promote?: string[];
   rollback?: string[];
+  /** The longest each action's commands may run (default 10 minutes). */
+  timeoutMs?: number;
 }
 
 export type StrategySpec = RollingSpec | BlueGreenSpec | CanarySpec;

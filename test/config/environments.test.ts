@@ -123,6 +123,7 @@ describe('environments: targets', () => {
         set_weight: ./weight.sh
         promote: ./promote.sh
         rollback: [./rollback.sh]
+        timeout: 45m
     `);
     assert.deepEqual(e.target, {
       type: 'script',
@@ -130,7 +131,9 @@ describe('environments: targets', () => {
       setWeight: ['./weight.sh'],
       promote: ['./promote.sh'],
       rollback: ['./rollback.sh'],
+      timeoutMs: 45 * 60_000,
     });
+    oneAt(envText('target: { type: process, command: x, timeout: 5m }'), 'misplaced-key', 'timeout');
   });
 
   it('missing-key for an environment without target, at its name', () => {

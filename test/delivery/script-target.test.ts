@@ -258,8 +258,7 @@ ${extra}`,
 
   test('a deploy past its time is stopped, its whole process group with it', async () => {
     const pidFile = join(home, 'sleep.pid');
-    const env = { ...config(), target: { type: 'script' as const, deploy: ['sleep 30 & echo $! > "$PID_FILE"; echo started; wait'] } };
-    env.health = { ...env.health, startTimeoutMs: 300 };
+    const env = { ...config(), target: { type: 'script' as const, deploy: ['sleep 30 & echo $! > "$PID_FILE"; echo started; wait'], timeoutMs: 300 } };
     const lines: string[] = [];
     const t = new ScriptTarget({ home, env, projectId: 7, variables: async () => ({ PID_FILE: pidFile }), log: (l) => lines.push(l) });
     await assert.rejects(t.launch(release(9), 1), (err: Error) => err instanceof DeployError && /timed out/.test(err.message) && /started/.test(err.message));

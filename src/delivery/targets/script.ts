@@ -35,7 +35,7 @@ export const SCRIPT_MARKER = 'script-deployed';
 export const SCRIPT_ATTEMPT = 'script-deploying';
 const PREFIX = 'script:';
 const SHELL = existsSync('/bin/bash') ? '/bin/bash' : '/bin/sh';
-/** Used when the environment gives no start timeout (it always has one today: health's default). */
+/** How long each action may run when the target sets no `timeout:`. */
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 const KILL_GRACE_MS = 2_000;
 /** How long output may keep arriving after the shell exited (a child that left the group). */
@@ -262,7 +262,7 @@ export class ScriptTarget implements Target {
       ...(o.token ? { FERRY_SCRIPT_RUN: o.token } : {}),
     };
     const cwd = rel.filesDir && existsSync(rel.filesDir) ? rel.filesDir : this.fallbackCwd(rel);
-    const timeoutMs = this.ctx.env.health?.startTimeoutMs || DEFAULT_TIMEOUT_MS;
+    const timeoutMs = this.spec.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.ctx.log(`[${action}] running ${commands.length} command${commands.length === 1 ? '' : 's'} for ${rel.version}${o.note ?? ''}`);
     const r = await runCommands({ commands, cwd, env, timeoutMs, secrets, onStart: o.onStart, log: (line) => this.ctx.log(`[${action}] ${line}`) });
     const at = r.lastCommand !== undefined ? ` at \`${r.lastCommand}\`` : '';
