@@ -72,6 +72,9 @@ export class DeliveryController {
   start(): void {
     const every = this.o.tickMs ?? 250;
     const loop = () => {
+      // stop() may come while a tick runs: that tick must not schedule another (it would keep
+      // the process alive after the server closed).
+      if (this.stopped) return;
       this.timer = setTimeout(() => {
         this.tick().then(loop, (err: Error) => {
           this.o.onError?.(err);
@@ -219,6 +222,7 @@ export class DeliveryController {
         say(`resuming at step ${rel.step} after a restart of the server`);
       }
       await (rel.redeployOf ? redeploy : strategyFor(env.strategy)).run(run);
+      await run.endAnalysis();
       await this.finish(rel, 'succeeded', 'controller', `${versionLabel(rel)} serves ${env.name}`, run);
     } catch (err) {
       if (err instanceof ControllerStopping) return;
@@ -242,10 +246,10 @@ export class DeliveryController {
     // A rollback redeploys what was already approved, freeze or not: recovering is always allowed.
     if (rel.redeployOf) return null;
     const freeze = rel.progress.freezeOverride ? null : activeFreeze(p.freeze, new Date());
-    if (freeze) return `deploy freeze until ${freeze.endsAt.toISOString()} (an admin may override: ferry approve ${rel.id} --override-freeze --reason ...)`;
+    if (freeze) return `deploy freeze until ${freeze.endsAt.toISOString()} (an admin may override: ferry approve ${rel.environment} --release ${rel.number} --override-freeze --reason ...)`;
     if (p.approvals > 0) {
       const n = (await listApprovals(this.o.db, rel.id)).length;
-      if (n < p.approvals) return `approvals ${n}/${p.approvals} (ferry approve ${rel.id})`;
+      if (n < p.approvals) return `approvals ${n}/${p.approvals} (ferry approve ${rel.environment} --release ${rel.number})`;
     }
     return null;
   }
@@ -301,7 +305,7 @@ export class DeliveryController {
       home: this.o.home,
       env,
       projectId: rel.projectId,
-      variables: async () => ({ ...env.variables, ...(await secrets()) }),
+      variables: async (config = env) => ({ ...config.variables, ...(await secrets()) }),
       log: this.narrator(rel),
     };
     // A script target needs no edge: the user's commands do the work.

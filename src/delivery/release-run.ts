@@ -154,6 +154,13 @@ export class ReleaseRun {
   /** Starts analysing this release's traffic with `spec` (one analyzer per release). */
   async startAnalysis(spec: AnalysisSpec | undefined, newVersionUrl?: string): Promise<void> {
     if (!spec || spec.metrics.length === 0 || this.analyzer) return;
+    // A `web` metric given as a path asks the new version only: a preview route to its instances
+    // (the router's own URL would give stable's answers too). Closed when the release ends.
+    const pathChecks = spec.metrics.some((m) => m.source === 'web' && !/^[a-z][a-z0-9+.-]*:/i.test(m.url));
+    if (pathChecks && !newVersionUrl && this.progress.instances?.length) {
+      newVersionUrl = (await this.target.preview(this.version, this.progress.instances)) ?? undefined;
+      if (newVersionUrl) this.log(`web checks of ${this.version} at ${newVersionUrl} (its instances only)`);
+    }
     this.analyzer = new Analyzer(
       spec,
       { environment: this.env.name, version: this.version, stableVersion: this.stable?.version, newVersionUrl, routerMetrics: () => this.target.metrics() },
@@ -161,6 +168,12 @@ export class ReleaseRun {
     );
     await this.analyzer.start();
     this.nextMeasure = Date.now() + spec.intervalMs;
+  }
+
+  /** Ends what the analysis opened (the preview route of path web checks). */
+  async endAnalysis(): Promise<void> {
+    this.analyzer = null;
+    await this.target.closePreview().catch(() => undefined);
   }
 
   /** Throws if a signal says stop. Returns the promotion asked for, if any. */
@@ -183,13 +196,18 @@ export class ReleaseRun {
   /**
    * Waits until `durationMs` has passed since the step began (undefined: until promoted, or,
    * with `approvals`, until that many approvals arrived since the step began), measuring the
-   * analysis at its interval meanwhile. A promotion ends any wait.
+   * analysis at its interval meanwhile. A promotion ends any wait but an approval's.
    */
   async hold(opts: { durationMs?: number; approvals?: number; analysis?: boolean }): Promise<void> {
     const began = this.release.stepStartedAt?.getTime() ?? Date.now();
     const interval = this.analyzer?.spec.intervalMs ?? POLL_MS;
     for (;;) {
-      if ((await this.checkSignals()) === 'promote') return;
+      if ((await this.checkSignals()) === 'promote') {
+        // An approval step is four eyes: a promotion (which the change's author may ask for)
+        // does not stand in for it.
+        if (opts.approvals === undefined) return;
+        this.log('a promotion does not replace an approval: waiting for `ferry approve` by someone other than the author');
+      }
       const now = Date.now();
       if (opts.analysis !== false && this.analyzer && now >= this.nextMeasure) {
         this.nextMeasure = now + interval;

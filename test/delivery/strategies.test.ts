@@ -6,6 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startLoad } from '../helpers/load.js';
 import { deliveryRig, type DeliveryRig, type EnvStatusBody } from './harness.js';
+import { EdgeClient } from '../../src/edge/client.js';
+import { routeName } from '../../src/delivery/targets/names.js';
 
 const CANARY = (analysis: string, steps = '[{ weight: 25 }, { analysis: 2s }, { weight: 50 }, { analysis: 2s }]') => `
 target: { type: process, command: node app.mjs, instances: 2 }
@@ -183,5 +185,66 @@ strategy: { blue-green: { smoke: [{ url: /, body: "hello from v7" }], keep_warm:
     const audit = await rig.server.call<{ ok: boolean; entries: number }>('GET', '/api/audit/verify');
     assert.equal(audit.body.ok, true);
     assert.ok(audit.body.entries > 10);
+  });
+
+  test("a canary's approval step is passed by an approval, not by ferry promote, not even --full", async () => {
+    const { pipelineId } = await rig.release(CANARY(ERRORS, '[{ weight: 10 }, { approval: true }, { weight: 60 }]'), { VERSION: 'v10' }, { wait: false });
+    const s = await rig.waitRelease((x) => x.active?.number === 10 && x.active.weight === 10);
+    const id = s.active!.id;
+    // The admin started the pipeline: it may promote, but a promotion is not four eyes.
+    assert.equal((await rig.server.call('POST', `/api/releases/${id}/promote`, { full: true })).status, 200);
+    await new Promise((r) => setTimeout(r, 1500));
+    const held = await rig.releaseDetail(id);
+    assert.equal(held.status, 'progressing');
+    assert.equal(held.weight, 10, 'still at the approval step, at 10%');
+    const other = await rig.userToken('deployer');
+    assert.equal((await rig.server.call('POST', `/api/releases/${id}/approve`, {}, other)).status, 200);
+    const p = await rig.server.waitPipeline(pipelineId, 60_000);
+    assert.equal(p.status, 'success');
+    assert.equal(await body(await rig.routerUrl()), 'hello from v10');
+  });
+
+  const HOME = '        - { name: home, source: web, url: /, condition: "status == 200" }';
+  const previewRoute = async () => EdgeClient.fromHome(rig.server.home).getRoute(`${routeName(rig.projectId, 'production')}-preview`);
+
+  test('steps after { weight: 100 } run at full traffic; a web metric with a path asks the new version', async () => {
+    const { pipeline } = await rig.release(CANARY(HOME, '[{ weight: 100 }, { analysis: 2s }]'), { VERSION: 'v11' });
+    assert.equal(pipeline!.status, 'success');
+    const r = (await rig.status()).releases.find((x) => x.number === 11)!;
+    const d = await rig.releaseDetail(r.id);
+    const home = d.measurements.filter((m) => m.metric === 'home');
+    assert.ok(home.length >= 2, `the analysis step after 100% measured: ${JSON.stringify(d.measurements)}`);
+    assert.ok(home.every((m) => m.outcome === 'success' && m.values.status === 200));
+    assert.equal(await previewRoute(), null, 'the preview route of the web checks is gone with the release');
+  });
+
+  test('a web metric with a path fails a canary whose own answers fail, though stable answers most requests', async () => {
+    const { pipeline } = await rig.release(CANARY(HOME, '[{ weight: 10 }, { analysis: 20s }]'), { VERSION: 'v12', FAIL_RATE: '1' });
+    assert.equal(pipeline!.status, 'failed');
+    const r = (await rig.status()).releases.find((x) => x.number === 12)!;
+    assert.equal(r.status, 'rolled_back');
+    const d = await rig.releaseDetail(r.id);
+    assert.ok(d.measurements.some((m) => m.metric === 'home' && m.outcome === 'failure' && m.values.status === 500), JSON.stringify(d.measurements));
+    assert.equal(await previewRoute(), null);
+    assert.equal(await body(await rig.routerUrl()), 'hello from v11');
+  });
+
+  test('ferry abort stops a rolling release between batches and brings the old release back', async () => {
+    const ROLLING = `target: { type: process, command: node app.mjs, instances: 3 }
+health: { readiness: { path: /healthz, interval: 100ms } }
+strategy: { rolling: { max_surge: 1, max_unavailable: 0 } }`;
+    // Each new instance takes 1.5 s to be ready: time to ask for an abort after the first batch.
+    const { pipelineId } = await rig.release(ROLLING, { VERSION: 'v13', READY_AFTER_MS: '1500' }, { wait: false });
+    const s = await rig.waitRelease((x) => x.active?.number === 13 && x.active.step >= 1, 60_000);
+    const abort = await rig.server.call('POST', `/api/releases/${s.active!.id}/abort`, { reason: 'stop the rollout' });
+    assert.equal(abort.status, 200, JSON.stringify(abort.body));
+    const p = await rig.server.waitPipeline(pipelineId, 60_000);
+    assert.equal(p.status, 'failed');
+    const d = await rig.releaseDetail(s.active!.id);
+    assert.ok(['aborted', 'rolled_back'].includes(d.status), d.status);
+    assert.ok(d.step < 3, `stopped before the last batch (step ${d.step})`);
+    assert.equal(await body(await rig.routerUrl()), 'hello from v11');
+    const after = await rig.status();
+    assert.ok(after.instances.every((x) => !x.id.includes('-r13-')), `no instance of #13 left: ${JSON.stringify(after.instances)}`);
   });
 });

@@ -35,6 +35,8 @@ export const blueGreen: Strategy = {
       await run.advance(2, 'smoke checks passed');
     }
     if (run.step <= 2) {
+      // The last moment an abort keeps users off green altogether.
+      await run.checkSignals();
       await run.setWeight(100);
       run.progress.retireAt = Date.now() + spec.keepWarmMs;
       await run.advance(3, `switched: ${run.version} takes all traffic; ${run.stable.version} kept warm for ${spec.keepWarmMs / 1000}s`);

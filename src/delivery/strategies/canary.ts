@@ -16,10 +16,13 @@ export const canary: Strategy = {
       await run.advance(1, `canary ${run.version} ready beside ${run.stable.version}`);
     }
     await run.startAnalysis(spec.analysis);
-    for (let i = run.step - 1; i < spec.steps.length && !run.fullPromote; i++) {
+    for (let i = run.step - 1; i < spec.steps.length; i++) {
       const s = spec.steps[i]!;
+      // A full promotion skips what is left, except approvals: four eyes cannot be skipped.
+      if (run.fullPromote && s.kind !== 'approval') continue;
       if (s.kind === 'weight') {
-        if (s.weight >= 100) break;
+        // 100 is a step like the others: steps written after it (a last analysis at full
+        // traffic) run with all requests on the new version.
         await run.setWeight(s.weight);
       } else if (s.kind === 'pause') {
         run.log(s.durationMs === undefined ? 'paused until promoted (ferry promote)' : `pause ${s.durationMs / 1000}s`);
@@ -28,7 +31,7 @@ export const canary: Strategy = {
         run.log(`analysis for ${s.durationMs / 1000}s`);
         await run.hold({ durationMs: s.durationMs });
       } else {
-        run.log('waiting for an approval (ferry approve, or ferry promote)');
+        run.log('waiting for an approval (ferry approve, by someone other than the author)');
         await run.hold({ approvals: 1 });
       }
       await run.advance(i + 2, `step ${i + 2}/${spec.steps.length + 1}`);

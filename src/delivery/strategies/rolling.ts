@@ -31,6 +31,9 @@ export const rolling: Strategy = {
     const unavailable = Math.max(0, spec.maxUnavailable);
     const batch = Math.max(1, surge + unavailable);
     while (p.instances.length < n || p.oldInstances.length > 0) {
+      // Between batches, what people asked for: an abort or rollback stops the release here
+      // (undo brings the old release back to full strength). A promotion has nothing to skip.
+      await run.checkSignals();
       // Stop first what may be unavailable, start what the surge allows, then retire the rest
       // of the batch once the new ones are ready: never fewer than n - max_unavailable serving.
       const toStart = Math.min(batch, n - p.instances.length);

@@ -32,15 +32,19 @@ export class ProcessTarget implements Target {
 
   async launch(release: Release, count: number, from = 1): Promise<string[]> {
     if (!release.filesDir) throw new DeployError(`release ${release.id} has no files to run`);
-    const { health } = this.ctx.env;
-    const base = await this.ctx.variables();
+    // An instance runs as its own release was configured (command, health, variables): when a
+    // rollback restarts the old release, it must not get the new release's settings.
+    const own = release.config?.target.type === 'process' ? release.config : this.ctx.env;
+    const spec = own.target.type === 'process' ? own.target : this.spec;
+    const { health } = own;
+    const base = await this.ctx.variables(own);
     const ids = Array.from({ length: count }, (_, k) => instanceId(release.projectId, release.environment, release.number, from + k));
     const logs = join(this.ctx.home, 'releases', release.id, 'logs');
     await Promise.all(
       ids.map((id) =>
         this.edge.putInstance(id, {
-          command: this.spec.command,
-          cwd: this.spec.cwd ? join(release.filesDir!, this.spec.cwd) : release.filesDir!,
+          command: spec.command,
+          cwd: spec.cwd ? join(release.filesDir!, spec.cwd) : release.filesDir!,
           env: { ...base, FERRY_ENVIRONMENT: release.environment, FERRY_RELEASE: release.id, FERRY_RELEASE_NUMBER: String(release.number), FERRY_COMMIT_SHA: release.sha, FERRY_INSTANCE: id },
           port: 0,
           readiness: health.readiness,

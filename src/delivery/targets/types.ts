@@ -53,7 +53,8 @@ export interface TargetContext {
   home: string;
   env: EnvironmentConfig;
   projectId: number;
-  /** Variables and secrets every instance gets (FERRY_* added by the target). */
-  variables: () => Promise<Record<string, string>>;
+  /** Variables and secrets every instance gets (FERRY_* added by the target): those of `config`
+   * (a release's own environment configuration) when given, else of `env`. */
+  variables: (config?: EnvironmentConfig) => Promise<Record<string, string>>;
   log: (line: string) => void;
 }
