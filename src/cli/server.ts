@@ -1,11 +1,30 @@
 // `ferry server` and the commands that manage it: runners, projects, manual pipelines.
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { homedir, availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { api, addClientOptions, type ClientOptions } from './client.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { parseVars, positiveInt } from './options.js';
 import { renderTable } from './history.js';
+import { LogLimitError, logLimitFromEnv, parseLogLimit } from '../executor/log-limit.js';
+
+function logLimitOption(value: string): number {
+  try {
+    return parseLogLimit(value, '--log-limit');
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+/** FERRY_LOG_LIMIT, said as a usage error when it is not a size. */
+function logLimitOfEnv(): number {
+  try {
+    return logLimitFromEnv();
+  } catch (err) {
+    if (err instanceof LogLimitError) throw new CliError(err.message, EXIT.USAGE);
+    throw err;
+  }
+}
 
 function parseListen(value: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value) ?? /^()()(\d+)$/.exec(value);
@@ -27,6 +46,7 @@ export function registerServer(program: Command): void {
     .option('--lease <seconds>', 'how long a runner that stopped heart-beating keeps its job', positiveInt, 30)
     .option('--no-delivery', 'do not carry out releases here (another replica does, or there are none)')
     .option('--edge-admin-port <n>', "the admin port of the edge this server starts when none runs (0: any free port)", (v: string) => Number.parseInt(v, 10))
+    .option('--log-limit <size>', "the most log a job attempt keeps, like 100MiB (env FERRY_LOG_LIMIT; default 100MiB); past it the job runs on and its output is dropped", logLimitOption)
     .addHelpText(
       'after',
       `
@@ -37,11 +57,12 @@ Examples:
 
 The first start prints an admin API token, once. Use it as FERRY_TOKEN.`,
     )
-    .action(async (opts: { listen: string; home: string; runner: boolean; runnerConcurrency: number; logRequests?: boolean; lease: number; delivery: boolean; edgeAdminPort?: number }) => {
+    .action(async (opts: { listen: string; home: string; runner: boolean; runnerConcurrency: number; logRequests?: boolean; lease: number; delivery: boolean; edgeAdminPort?: number; logLimit?: number }) => {
       const { host, port } = parseListen(opts.listen);
+      const logLimit = opts.logLimit ?? logLimitOfEnv();
       // Loaded here: fastify and the server's modules are not for every command's start-up.
       const { startServer } = await import('../server/server.js');
-      const server = await startServer({ home: opts.home, databaseUrl: process.env.DATABASE_URL, host, port, runner: opts.runner, runnerConcurrency: opts.runnerConcurrency, logger: !!opts.logRequests, leaseMs: opts.lease * 1000, delivery: opts.delivery, edgeAdminPort: opts.edgeAdminPort });
+      const server = await startServer({ home: opts.home, databaseUrl: process.env.DATABASE_URL, host, port, runner: opts.runner, runnerConcurrency: opts.runnerConcurrency, logger: !!opts.logRequests, leaseMs: opts.lease * 1000, delivery: opts.delivery, edgeAdminPort: opts.edgeAdminPort, logLimit });
       const key = server.masterKey;
       // One write: whoever reads this (a supervisor, a test) gets the start-up message whole.
       let said = `Ferry server on ${server.url} (store: ${process.env.DATABASE_URL ? 'PostgreSQL' : join(opts.home, 'db')}; in-process runner: ${opts.runner ? `${opts.runnerConcurrency} at once` : 'off'})\n`;
@@ -141,7 +162,8 @@ export function registerRunner(program: Command): void {
         say: (line) => process.stderr.write(`${line}\n`),
       });
       agent.start();
-      process.stderr.write(`ferry runner: taking jobs from ${opts.server} (${opts.concurrency} at once${opts.tags ? `, tags ${opts.tags.join(',')}` : ''})\n`);
+      // The server's own runner (--exit-with-parent) says nothing at start: the server already did.
+      if (!opts.exitWithParent) process.stderr.write(`ferry runner: taking jobs from ${opts.server} (${opts.concurrency} at once${opts.tags ? `, tags ${opts.tags.join(',')}` : ''})\n`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());

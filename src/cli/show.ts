@@ -42,6 +42,7 @@ export function registerShow(program: Command): void {
           const notes: string[] = [];
           if (j.attempt > 1) notes.push(`attempt ${j.attempt}`);
           if (j.status === 'failed' && j.failureReason) notes.push(j.failureReason === 'script_failure' ? `exit ${j.exitCode}` : j.failureReason.replace(/_/g, ' '));
+          if (j.logTruncated) notes.push('log truncated (FERRY_LOG_LIMIT)');
           if (r) notes.push(testsText({ tests: r.tests, failures: r.failures, errors: r.errors, skipped: r.skipped, timeMs: r.timeMs, cases: [] }));
           return [`${m.icon} ${j.name}`, j.stage, m.label, j.durationMs === null ? '' : formatDuration(j.durationMs), notes.join(' · ')];
         });

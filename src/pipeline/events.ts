@@ -78,6 +78,9 @@ export interface JobLog {
   stream: 'stdout' | 'stderr' | 'system';
   /** UTF-8 text; may split a line, consumers must not assume whole lines. */
   text: string;
+  /** Set on the line that ends a log cut at the per-job limit (src/executor/log-limit.ts): the
+   * attempt is recorded as logTruncated. */
+  truncated?: boolean;
 }
 
 export interface JobReport {

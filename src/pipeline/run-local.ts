@@ -10,6 +10,7 @@ import { ConfigError, type PipelineConfig } from '../config/types.js';
 import type { EventBus } from '../events/bus.js';
 import { runAttempt } from '../executor/job.js';
 import { LocalArtifactStore, LocalCacheStore } from '../executor/local-stores.js';
+import { LogLimiter, logLimitFromEnv } from '../executor/log-limit.js';
 import { ShellExecutor } from '../executor/shell.js';
 import type { Executor } from '../executor/types.js';
 import { countEntries, exportCommit, FERRY_DIR, removeDirs, slug } from '../executor/workspace.js';
@@ -124,6 +125,7 @@ export async function prepareLocalRun(opts: LocalRunOptions): Promise<LocalRunCo
     projectDir: commit.repoRoot,
     projectName: basename(commit.repoRoot),
   });
+  logLimitFromEnv(); // a bad FERRY_LOG_LIMIT is said before anything runs
   let p = plan({ config, predefined, triggerVariables: opts.variables });
   if (opts.only?.length) p = selectJobs(p, opts.only);
   return { pipelineId, commit, config, configText, plan: p, home, predefined };
@@ -144,12 +146,15 @@ export interface ExecuteOptions {
   keepWorkspaces?: boolean;
   /** Told of every process group a job starts. */
   onProcess?: (jobId: string, pid: number) => void;
+  /** Bytes of log each job attempt keeps (default: FERRY_LOG_LIMIT, else 100 MiB). */
+  logLimit?: number;
 }
 
 /** Runs a prepared pipeline to its end; emits every event on the bus. */
 export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus> {
   const { ctx, bus } = o;
   const executor = o.executor ?? new ShellExecutor();
+  const logLimit = o.logLimit ?? logLimitFromEnv();
   const workRoot = join(ctx.home, 'work', ctx.pipelineId);
   const snapshotDir = join(workRoot, '.source');
   const artifacts = new LocalArtifactStore(join(ctx.home, 'artifacts'));
@@ -194,7 +199,11 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
     runJob: async (job, attempt, signal) => {
       const snapshotEntries = await exported;
       const workspaceDir = dirFor(job);
-      bus.emit({ type: 'job.log', at: Date.now(), pipelineId: ctx.pipelineId, jobId: job.id, attempt, stream: 'system', text: `Running with the ${executor.name} executor in ${workspaceDir}\n` });
+      // Cut at the limit before the bus: the terminal, the journal and the store see the same log.
+      const limiter = new LogLimiter(logLimit, (stream, text, truncated) =>
+        bus.emit({ type: 'job.log', at: Date.now(), pipelineId: ctx.pipelineId, jobId: job.id, attempt, stream, text, ...(truncated ? { truncated } : {}) }),
+      );
+      limiter.write('system', `Running with the ${executor.name} executor in ${workspaceDir}\n`);
       const env = { ...baseEnv, ...predefined, ...job.variables, ...jobVariables(job, workspaceDir) };
       const outcome = await runAttempt({
         pipelineId: ctx.pipelineId,
@@ -208,7 +217,7 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
         artifacts,
         cache,
         signal,
-        log: (stream, text) => bus.emit({ type: 'job.log', at: Date.now(), pipelineId: ctx.pipelineId, jobId: job.id, attempt, stream, text }),
+        log: (stream, text) => limiter.write(stream, text),
         report: (kind, file, report) => bus.emit({ type: 'job.report', at: Date.now(), pipelineId: ctx.pipelineId, jobId: job.id, attempt, kind, file, report }),
         onProcess: o.onProcess && ((pid) => o.onProcess!(job.id, pid)),
       });

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { killJobLeftovers } from '../executor/leftovers.js';
+import { DEFAULT_LOG_LIMIT, LogLimiter } from '../executor/log-limit.js';
 import { join } from 'node:path';
 import { runAttempt } from '../executor/job.js';
 import { ShellExecutor } from '../executor/shell.js';
@@ -109,6 +110,8 @@ export class RunnerAgent {
     // Log chunks are batched and sent in order, one request at a time.
     let pending: LogChunkWire[] = [];
     let pendingBytes = 0;
+    /** The server says this attempt's log is full: nothing more is worth sending. */
+    let serverCut = false;
     let sending = Promise.resolve();
     let timer: NodeJS.Timeout | undefined;
     const flush = () => {
@@ -119,12 +122,17 @@ export class RunnerAgent {
       pending = [];
       pendingBytes = 0;
       sending = sending.then(() =>
-        transport.logs(jobId, attempt, batch).catch((err) => {
-          if (err instanceof LeaseLostError) {
-            lost = true;
-            ac.abort();
-          }
-        }),
+        transport.logs(jobId, attempt, batch).then(
+          (answer) => {
+            if (answer.truncated) serverCut = true;
+          },
+          (err) => {
+            if (err instanceof LeaseLostError) {
+              lost = true;
+              ac.abort();
+            }
+          },
+        ),
       );
       return sending;
     };
@@ -134,24 +142,28 @@ export class RunnerAgent {
     const secretValues = (lease.secretNames ?? []).map((n) => lease.variables[n]).filter((v): v is string => typeof v === 'string');
     const masker = secretValues.length ? new SecretMasker(secretValues) : null;
     const streamMaskers = new Map<LogChunkWire['stream'], SecretMasker>();
-    const buffer = (stream: LogChunkWire['stream'], text: string) => {
-      pending.push({ stream, at: Date.now(), text });
+    const buffer = (stream: LogChunkWire['stream'], text: string, truncated = false) => {
+      pending.push({ stream, at: Date.now(), text, ...(truncated ? { truncated } : {}) });
       pendingBytes += text.length;
       if (pendingBytes >= LOG_FLUSH_BYTES) void flush();
       else timer ??= setTimeout(() => void flush(), LOG_FLUSH_MS);
     };
+    // The limit is applied to masked text (see src/executor/log-limit.ts); past it, output is
+    // dropped here, before it costs masking or bandwidth. The job keeps running.
+    const limiter = new LogLimiter(lease.logLimit ?? DEFAULT_LOG_LIMIT, buffer);
     const log = (stream: LogChunkWire['stream'], text: string) => {
-      if (!masker) return buffer(stream, text);
+      if (limiter.truncated || serverCut) return;
+      if (!masker) return limiter.write(stream, text);
       let m = streamMaskers.get(stream);
       if (!m) streamMaskers.set(stream, (m = masker.fork()));
       const masked = m.push(text);
-      if (masked) buffer(stream, masked);
+      if (masked) limiter.write(stream, masked);
     };
     /** The end of the job's output: what the maskers held back while it might have been part of a secret. */
     const flushMaskers = () => {
       for (const [stream, m] of streamMaskers) {
         const rest = m.flush();
-        if (rest) buffer(stream, rest);
+        if (rest && !serverCut) limiter.write(stream, rest);
       }
     };
 

@@ -28,12 +28,26 @@ export interface JobLeaseWire {
   secretNames?: string[];
   /** Heartbeat at least this often, or the job is taken away. */
   heartbeatMs: number;
+  /**
+   * Bytes of log the attempt may send (the server's --log-limit): the runner cuts there and
+   * sends the chunk marked `truncated`. The server enforces it anyway. Absent from older servers.
+   */
+  logLimit?: number;
 }
 
 export interface LogChunkWire {
   stream: 'stdout' | 'stderr' | 'system';
   at: number;
   text: string;
+  /** The runner cut the log here (the limit): the server ends it with its own line. */
+  truncated?: boolean;
+}
+
+/** The answer to a batch of log chunks. */
+export interface LogsAnswerWire {
+  accepted: number;
+  /** The attempt's log has been cut: send no more of it. */
+  truncated?: boolean;
 }
 
 export interface OutcomeWire {

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { matchFiles } from '../executor/files.js';
 import type { ArtifactKey, ArtifactStore, CacheStore } from '../executor/types.js';
-import type { HeartbeatWire, JobLeaseWire, LeaseRequest, LogChunkWire, OutcomeWire, ReportWire } from './protocol.js';
+import type { HeartbeatWire, JobLeaseWire, LeaseRequest, LogChunkWire, LogsAnswerWire, OutcomeWire, ReportWire } from './protocol.js';
 import { RUNNER_API } from './protocol.js';
 
 export class LeaseLostError extends Error {
@@ -58,8 +58,8 @@ export class RunnerTransport {
     }
   }
 
-  async logs(jobId: string, attempt: number, chunks: LogChunkWire[]): Promise<void> {
-    await this.call('POST', `/jobs/${jobId}/logs`, { attempt, chunks });
+  async logs(jobId: string, attempt: number, chunks: LogChunkWire[]): Promise<LogsAnswerWire> {
+    return (await this.call<LogsAnswerWire>('POST', `/jobs/${jobId}/logs`, { attempt, chunks })).body ?? { accepted: 0 };
   }
 
   async report(jobId: string, attempt: number, report: ReportWire): Promise<void> {

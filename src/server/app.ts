@@ -17,6 +17,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { localHookRoutes } from './routes/local-hooks.js';
 import { releaseRoutes } from './routes/releases.js';
 import { auditRoutes } from './routes/audit.js';
+import { scheduleRoutes } from './routes/schedules.js';
 
 export interface AppOptions {
   /** Log requests (pino, through fastify); off in tests. Tokens never appear in what is logged. */
@@ -52,6 +53,7 @@ export async function buildApp(ctx: ServerContext, opts: AppOptions = {}): Promi
   localHookRoutes(app, ctx);
   releaseRoutes(app, ctx);
   auditRoutes(app, ctx);
+  scheduleRoutes(app, ctx);
   await app.ready();
   return { app, routes };
 }

@@ -12,6 +12,8 @@ export interface ServerContext {
   bus: EventBus<RunEvent>;
   /** A runner that does not heart-beat for this long loses its job (default 30 s). */
   leaseMs: number;
+  /** Bytes of log a job attempt keeps (--log-limit, FERRY_LOG_LIMIT; default 100 MiB). */
+  logLimit?: number;
   /** This server's own URL, once it listens (the push hooks of local projects call it). */
   url?: string;
   /**

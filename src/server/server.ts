@@ -13,11 +13,13 @@ import { openDb } from '../store/open.js';
 import { reapExpiredLeases } from '../store/queue.js';
 import { version } from '../cli/version.js';
 import { keyFingerprint, loadMasterKey } from '../secrets/crypto.js';
+import { logLimitFromEnv } from '../executor/log-limit.js';
 import { buildApp } from './app.js';
 import { DeliveryController } from '../delivery/controller.js';
 import { ensureEdge } from './edge-process.js';
 import { getProject } from '../store/pipelines.js';
 import { projectRepo } from './trigger.js';
+import { ScheduleLoop } from './schedules.js';
 import type { EdgeClient } from '../edge/client.js';
 import { publish, type ServerContext } from './context.js';
 
@@ -38,6 +40,8 @@ export interface ServerOptions {
   delivery?: boolean;
   /** The edge's admin port when the server has to start it (default: the edge's own default). */
   edgeAdminPort?: number;
+  /** Bytes of log each job attempt keeps (default: FERRY_LOG_LIMIT of `env`, else 100 MiB). */
+  logLimit?: number;
 }
 
 export interface RunningServer {
@@ -53,14 +57,15 @@ export interface RunningServer {
 const REAP_EVERY_MS = 1000;
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  // Before the store: a bad FERRY_MASTER_KEY or key file stops the start with a clear message.
+  // Before the store: a bad FERRY_LOG_LIMIT, FERRY_MASTER_KEY or key file stops the start with a clear message.
+  const logLimit = opts.logLimit ?? logLimitFromEnv(opts.env ?? process.env);
   const keyFile = join(opts.home, 'master.key');
   const masterKey = await loadMasterKey({ env: opts.env ?? process.env, keyFile });
   const db: Db = await openDb({ home: opts.home, url: opts.databaseUrl });
   try {
     let adminToken: string | undefined;
     if ((await countUsers(db)) === 0) adminToken = (await createUserToken(db, 'admin', 'admin', 'first start')).token;
-    const ctx: ServerContext = { db, home: opts.home, bus: new EventBus<RunEvent>(), leaseMs: opts.leaseMs ?? 30_000, masterKey: masterKey.key };
+    const ctx: ServerContext = { db, home: opts.home, bus: new EventBus<RunEvent>(), leaseMs: opts.leaseMs ?? 30_000, masterKey: masterKey.key, logLimit };
     if (opts.delivery !== false) {
       // Connected on first use: a server with no environments never starts an edge.
       let edge: Promise<EdgeClient> | null = null;
@@ -86,6 +91,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       );
     }, REAP_EVERY_MS);
     reaper.unref();
+
+    // Every replica runs it; the store lets one of them fire each slot.
+    const schedules = new ScheduleLoop(ctx, { onError: (err) => process.stderr.write(`ferry server: schedules: ${err.message}\n`) });
+    schedules.start();
 
     let controller: DeliveryController | undefined;
     if (ctx.edge) {
@@ -125,6 +134,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       masterKey: { source: masterKey.source, keyFile, fingerprint: keyFingerprint(masterKey.key) },
       async close() {
         clearInterval(reaper);
+        await schedules.stop();
         await controller?.stop();
         await runner?.stop();
         await app.close();

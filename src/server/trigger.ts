@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseConfig } from '../config/load.js';
 import { ConfigError } from '../config/types.js';
+import type { PipelineStarted } from '../pipeline/events.js';
 import { pipelineStartedEvent } from '../pipeline/started.js';
 import { commitInfo, git } from '../pipeline/git.js';
 import { plan } from '../pipeline/plan.js';
@@ -47,6 +48,17 @@ export async function projectRepo(ctx: ServerContext, project: Project): Promise
 }
 
 export async function startPipeline(ctx: ServerContext, project: Project, req: TriggerRequest): Promise<{ pipelineId: string; number: number }> {
+  const started = await planPipeline(ctx, project, req);
+  const { number, events } = await createPipeline(ctx.db, started);
+  publish(ctx, events);
+  return { pipelineId: started.pipelineId, number };
+}
+
+/**
+ * The pipeline a trigger makes, planned but not recorded: the caller records it with
+ * createPipeline (in its own transaction, for schedules: see src/server/schedules.ts).
+ */
+export async function planPipeline(ctx: ServerContext, project: Project, req: TriggerRequest): Promise<PipelineStarted> {
   const repo = await projectRepo(ctx, project);
   let text: Promise<string> | undefined;
   const commit = await commitInfo(repo, req.rev ?? 'HEAD', async (root, sha) => {
@@ -72,7 +84,7 @@ export async function startPipeline(ctx: ServerContext, project: Project, req: T
   // Whether a pipeline is trusted is the server's decision, never a variable someone passes.
   const variables = Object.fromEntries(Object.entries(req.variables ?? {}).filter(([k]) => k !== 'FERRY_PIPELINE_TRUSTED' && k !== 'FERRY_TRIGGERED_BY'));
   const p = plan({ config, predefined, triggerVariables: variables });
-  const started = pipelineStartedEvent({
+  return pipelineStartedEvent({
     pipelineId,
     project: project.path,
     commit,
@@ -82,7 +94,4 @@ export async function startPipeline(ctx: ServerContext, project: Project, req: T
     variables: { ...predefined, ...variables, FERRY_PIPELINE_TRUSTED: req.trusted ? 'true' : 'false', ...(req.triggeredBy ? { FERRY_TRIGGERED_BY: req.triggeredBy } : {}) },
     plan: p,
   });
-  const { number, events } = await createPipeline(ctx.db, started);
-  publish(ctx, events);
-  return { pipelineId, number };
 }

@@ -25,6 +25,8 @@ export interface JobRow {
   finishedAt: Date | null;
   durationMs: number | null;
   workspace: string | null;
+  /** The current attempt's log was cut at the per-job limit (the job kept running). */
+  logTruncated: boolean;
 }
 
 export interface AttemptRow {
@@ -36,6 +38,7 @@ export interface AttemptRow {
   startedAt: Date | null;
   finishedAt: Date | null;
   durationMs: number | null;
+  logTruncated: boolean;
 }
 
 // -- writes (used by the recorder) ----------------------------------------------------------
@@ -103,6 +106,8 @@ export async function patchJobs(db: Db, patches: JobPatch[]): Promise<Map<string
        failure_reason = x.failure_reason,
        allowed_failure = x.allowed_failure,
        workspace = coalesce(x.workspace, j.workspace),
+       -- the flag is the current attempt's: a new attempt starts with a whole log
+       log_truncated = j.log_truncated AND j.attempt = x.attempt,
        started_at = CASE
          WHEN x.status IN ('created', 'pending', 'manual') THEN NULL
          WHEN x.started_at IS NOT NULL AND NOT (j.status = 'running' AND j.attempt = x.attempt) THEN x.started_at
@@ -174,6 +179,24 @@ export async function upsertAttempts(db: Db, patches: AttemptPatch[]): Promise<v
   );
 }
 
+/** The attempts whose log was cut at the per-job limit; the job row too while it is their attempt. */
+export async function markLogsTruncated(db: Db, attempts: { jobId: string; attempt: number }[]): Promise<void> {
+  if (attempts.length === 0) return;
+  const json = toJson(attempts.map((a) => ({ job_id: a.jobId, number: a.attempt })));
+  await db.query(
+    `UPDATE job_attempts AS a SET log_truncated = true
+     FROM jsonb_to_recordset($1::jsonb) AS x(job_id text, number int)
+     WHERE a.job_id = x.job_id AND a.number = x.number`,
+    [json],
+  );
+  await db.query(
+    `UPDATE jobs AS j SET log_truncated = true
+     FROM jsonb_to_recordset($1::jsonb) AS x(job_id text, number int)
+     WHERE j.id = x.job_id AND j.attempt = x.number`,
+    [json],
+  );
+}
+
 // -- reads ----------------------------------------------------------------------------------
 
 interface DbJobRow {
@@ -194,6 +217,7 @@ interface DbJobRow {
   started_at: Date | null;
   finished_at: Date | null;
   workspace: string | null;
+  log_truncated: boolean;
 }
 
 const duration = (s: Date | null, f: Date | null) => (s && f ? f.getTime() - s.getTime() : null);
@@ -218,6 +242,7 @@ function toJob(r: DbJobRow): JobRow {
     finishedAt: r.finished_at,
     durationMs: duration(r.started_at, r.finished_at),
     workspace: r.workspace,
+    logTruncated: r.log_truncated ?? false,
   };
 }
 
@@ -247,6 +272,7 @@ export async function listAttempts(db: Db, jobId: string): Promise<AttemptRow[]>
     reason: FailureReason | null;
     started_at: Date | null;
     finished_at: Date | null;
+    log_truncated: boolean;
   }>('SELECT * FROM job_attempts WHERE job_id = $1 ORDER BY number', [jobId]);
   return rows.map((r) => ({
     jobId: r.job_id,
@@ -257,5 +283,6 @@ export async function listAttempts(db: Db, jobId: string): Promise<AttemptRow[]>
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     durationMs: duration(r.started_at, r.finished_at),
+    logTruncated: r.log_truncated ?? false,
   }));
 }

@@ -3,7 +3,7 @@
 // so the cost of a batch hardly depends on how many events it holds.
 import { FINAL_JOB_STATUSES, type JobStateChanged, type PipelineStatus, type RunEvent } from '../pipeline/events.js';
 import { cleanText, type Db } from './db.js';
-import { patchJobs, upsertAttempts, insertJobs, type AttemptPatch, type JobPatch } from './jobs.js';
+import { markLogsTruncated, patchJobs, upsertAttempts, insertJobs, type AttemptPatch, type JobPatch } from './jobs.js';
 import { appendLogs, type NewLogChunk } from './logs.js';
 import { finishPipelines, insertPipeline, pipelineNumbers, reopenPipelines, takePipelineNumber } from './pipelines.js';
 import { insertReports, type NewReport } from './reports.js';
@@ -38,13 +38,15 @@ interface Plan {
   jobs: Map<string, JobPatch & { pipelineId: string }>;
   attempts: Map<string, AttemptPatch>;
   logs: NewLogChunk[];
+  /** Attempts whose log was cut at the per-job limit in this batch. */
+  truncated: { jobId: string; attempt: number }[];
   reports: NewReport[];
   /** Per pipeline, the last thing that happened to its status in this batch. */
   pipelineStatus: Map<string, { kind: 'finished'; status: PipelineStatus; at: number } | { kind: 'reopen' }>;
 }
 
 export function planEvents(events: RunEvent[]): Plan {
-  const plan: Plan = { starts: [], jobs: new Map(), attempts: new Map(), logs: [], reports: [], pipelineStatus: new Map() };
+  const plan: Plan = { starts: [], jobs: new Map(), attempts: new Map(), logs: [], truncated: [], reports: [], pipelineStatus: new Map() };
   // The open log row of each job attempt: consecutive output of the same stream is appended to it.
   const openLog = new Map<string, NewLogChunk>();
   for (const e of events) {
@@ -57,6 +59,7 @@ export function planEvents(events: RunEvent[]): Plan {
         if (e.status === 'running') plan.pipelineStatus.set(e.pipelineId, { kind: 'reopen' });
         break;
       case 'job.log': {
+        if (e.truncated) plan.truncated.push({ jobId: e.jobId, attempt: e.attempt });
         if (e.text.length === 0) break;
         const key = `${e.jobId}\u0000${e.attempt}`;
         const open = openLog.get(key);
@@ -172,6 +175,7 @@ async function applyEvents(tx: Db, events: RunEvent[]): Promise<ApplyResult> {
 
   // 3. Output and test reports.
   await appendLogs(tx, plan.logs);
+  await markLogsTruncated(tx, plan.truncated);
   await insertReports(tx, plan.reports);
 
   // 4. Pipeline status.

@@ -56,7 +56,7 @@ export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
             if (now && FINAL_JOB_STATUSES.has(now.status) && !again) {
               // What the final report wrote after the last wake-up still comes before `end`.
               await sendNew();
-              res.write(`event: end\ndata: ${JSON.stringify({ status: now.status, exitCode: now.exitCode })}\n\n`);
+              res.write(`event: end\ndata: ${JSON.stringify({ status: now.status, exitCode: now.exitCode, logTruncated: now.logTruncated })}\n\n`);
               return stop();
             }
           } while (again && !closed);

@@ -9,6 +9,8 @@ import { projectById } from './projects.js';
 
 const idParam = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } as const;
 const projectParam = { type: 'object', required: ['project'], properties: { project: { type: 'integer' } } } as const;
+/** Variables a pipeline is started with (by hand, or by a schedule). */
+export const variablesSchema = { type: 'object', maxProperties: 200, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: { type: 'string', maxLength: 65536 } } as const;
 
 export function pipelineRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get<{ Params: { project: number }; Querystring: { limit?: number; branch?: string } }>(
@@ -34,7 +36,7 @@ export function pipelineRoutes(app: FastifyInstance, ctx: ServerContext): void {
           additionalProperties: false,
           properties: {
             ref: { type: 'string', maxLength: 255 },
-            variables: { type: 'object', maxProperties: 200, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: { type: 'string', maxLength: 65536 } },
+            variables: variablesSchema,
           },
         },
       },

@@ -11,7 +11,8 @@ import { dirname, join } from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { RunEvent } from '../../pipeline/events.js';
-import type { JobLeaseWire, LeaseRequest, LogChunkWire, OutcomeWire, ReportWire } from '../../runner/protocol.js';
+import { DEFAULT_LOG_LIMIT } from '../../executor/log-limit.js';
+import type { JobLeaseWire, LeaseRequest, LogChunkWire, LogsAnswerWire, OutcomeWire, ReportWire } from '../../runner/protocol.js';
 import { RUNNER_API } from '../../runner/protocol.js';
 import { SecretError } from '../../secrets/crypto.js';
 import { getPipeline, getProject } from '../../store/pipelines.js';
@@ -20,6 +21,7 @@ import { RunRecorder } from '../../store/recorder.js';
 import { publish, type ServerContext } from '../context.js';
 import { projectRepo } from '../trigger.js';
 import { ServerMaskers, secretsForJob } from '../job-secrets.js';
+import { recordRunnerLogs } from '../job-logs.js';
 
 const MAX_WAIT_MS = 30_000;
 const MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024;
@@ -33,10 +35,12 @@ export function heartbeatEvery(leaseMs: number): number {
 interface Held {
   pipeline_id: string;
   attempt: number;
+  /** The attempt's log has been cut at the limit. */
+  log_truncated: boolean;
 }
 
 async function holder(ctx: ServerContext, jobId: string, attempt: number, runnerId: string): Promise<Held | null> {
-  const [row] = await ctx.db.query<Held>("SELECT pipeline_id, attempt FROM jobs WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'running'", [jobId, attempt, runnerId]);
+  const [row] = await ctx.db.query<Held>("SELECT pipeline_id, attempt, log_truncated FROM jobs WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'running'", [jobId, attempt, runnerId]);
   return row ?? null;
 }
 
@@ -95,7 +99,7 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
           // Injected here, never recorded: the pipeline's stored variables hold no secret.
           const secretNames = Object.keys(secrets);
           if (secretNames.length) maskers.remember(l.jobId, l.attempt, Object.values(secrets));
-          const body: JobLeaseWire = { jobId: l.jobId, pipelineId: l.pipelineId, attempt: l.attempt, job: l.job, variables: { ...p?.variables, ...secrets }, secretNames, heartbeatMs: heartbeatEvery(ctx.leaseMs) };
+          const body: JobLeaseWire = { jobId: l.jobId, pipelineId: l.pipelineId, attempt: l.attempt, job: l.job, variables: { ...p?.variables, ...secrets }, secretNames, heartbeatMs: heartbeatEvery(ctx.leaseMs), logLimit: ctx.logLimit ?? DEFAULT_LOG_LIMIT };
           return body;
         }
         const left = deadline - Date.now();
@@ -136,7 +140,7 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
           required: ['attempt', 'chunks'],
           properties: {
             attempt: { type: 'integer', minimum: 1 },
-            chunks: { type: 'array', maxItems: 10_000, items: { type: 'object', required: ['stream', 'at', 'text'], properties: { stream: { enum: ['stdout', 'stderr', 'system'] }, at: { type: 'number' }, text: { type: 'string' } } } },
+            chunks: { type: 'array', maxItems: 10_000, items: { type: 'object', required: ['stream', 'at', 'text'], properties: { stream: { enum: ['stdout', 'stderr', 'system'] }, at: { type: 'number' }, text: { type: 'string' }, truncated: { type: 'boolean' } } } },
           },
         },
       },
@@ -144,12 +148,14 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req, reply) => {
       const held = await holder(ctx, req.params.id, req.body.attempt, req.runner!.id);
       if (!held) return lost(reply);
-      // Masked again here (the runner did first): see src/server/job-secrets.ts.
+      // Past the limit nothing is recorded: not worth masking either.
+      if (held.log_truncated) return { accepted: 0, truncated: true } satisfies LogsAnswerWire;
+      // Masked again here (the runner did first): see src/server/job-secrets.ts. Then cut at the
+      // limit, whatever the runner did: see src/server/job-logs.ts.
       const chunks = await maskers.mask(req.params.id, req.body.attempt, req.body.chunks);
-      const events: RunEvent[] = chunks.map((c) => ({ type: 'job.log', at: c.at, pipelineId: held.pipeline_id, jobId: req.params.id, attempt: req.body.attempt, stream: c.stream, text: c.text }));
-      await new RunRecorder(ctx.db).apply(events);
+      const { events, truncated } = await recordRunnerLogs(ctx, { pipelineId: held.pipeline_id, jobId: req.params.id, attempt: req.body.attempt }, chunks);
       publish(ctx, events);
-      return { accepted: events.length };
+      return { accepted: events.length, ...(truncated ? { truncated } : {}) } satisfies LogsAnswerWire;
     },
   );
 
@@ -182,9 +188,8 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
       // What the server's maskers held back (a possible start of a secret) ends the log.
       const rest = await maskers.finish(req.params.id, req.body.attempt);
       const held = rest.length ? await holder(ctx, req.params.id, req.body.attempt, req.runner!.id) : null;
-      if (held) {
-        const tail = rest.map((c): RunEvent => ({ type: 'job.log', at: c.at, pipelineId: held.pipeline_id, jobId: req.params.id, attempt: req.body.attempt, stream: c.stream, text: c.text }));
-        await new RunRecorder(ctx.db).apply(tail);
+      if (held && !held.log_truncated) {
+        const { events: tail } = await recordRunnerLogs(ctx, { pipelineId: held.pipeline_id, jobId: req.params.id, attempt: req.body.attempt }, rest);
         publish(ctx, tail);
       }
       const { accepted, events } = await complete(ctx.db, { jobId: req.params.id, attempt: req.body.attempt, runnerId: req.runner!.id, outcome: { ...req.body.outcome, exitCode: req.body.outcome.exitCode ?? null } });

@@ -7,6 +7,8 @@ import { sql as m002 } from './002_queue.js';
 import { sql as m003 } from './003_server.js';
 import { sql as m004 } from './004_secrets.js';
 import { sql as m005 } from './005_delivery.js';
+import { sql as m006 } from './006_log_limit.js';
+import { sql as m007 } from './007_schedules.js';
 
 export interface Migration {
   version: number;
@@ -20,6 +22,8 @@ export const migrations: readonly Migration[] = [
   { version: 3, name: 'server', sql: m003 },
   { version: 4, name: 'secrets', sql: m004 },
   { version: 5, name: 'delivery', sql: m005 },
+  { version: 6, name: 'log_limit', sql: m006 },
+  { version: 7, name: 'schedules', sql: m007 },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;
