@@ -3,11 +3,11 @@
 export const EXIT = {
   /** Success: the pipeline passed, the file is valid. */
   OK: 0,
-  /** The pipeline failed (`run`, `play`); an internal error (`validate`, as promised there). */
+  /** The pipeline failed (`run`, `play`); secrets found (`scan`); an internal error (`validate`, as promised there). */
   FAILED: 1,
   /** The pipeline file is invalid: every problem was printed with file:line:col. */
   CONFIG: 2,
-  /** The environment is not usable: not a git repository, store busy, nothing to play. */
+  /** The environment is not usable: not a git repository, store busy, nothing to play, no such folder (`scan`, `init`), a ferry.yml already there (`init` without --force). */
   ENVIRONMENT: 3,
   /** Wrong command-line usage. */
   USAGE: 64,

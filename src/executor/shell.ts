@@ -3,7 +3,9 @@
 // background children, and no process outlives its job.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { formatDuration } from '../config/duration.js';
+import { packageRoot } from '../package-root.js';
 import type { Executor, ScriptResult, ScriptRun } from './types.js';
 
 /** Grace period between SIGTERM and SIGKILL of a job's process group. */
@@ -28,6 +30,16 @@ export function buildScript(lines: string[]): string {
   return out.join('\n') + '\n';
 }
 
+/**
+ * The job's environment with Ferry's `bin/` (a `ferry` launcher) first on PATH: pipelines can call
+ * Ferry's own tools, such as `ferry scan`, whatever machine the runner is on, and get the Ferry
+ * that runs them rather than whatever else is installed.
+ */
+function withFerryOnPath(env: Record<string, string>): Record<string, string> {
+  const bin = join(packageRoot(), 'bin');
+  return { ...env, PATH: env.PATH ? `${bin}${delimiter}${env.PATH}` : bin };
+}
+
 export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
@@ -48,7 +60,7 @@ export class ShellExecutor implements Executor {
       if (run.signal.aborted) return resolve({ exitCode: null, timedOut: false, canceled: true });
       const child = spawn(SHELL, ['-c', buildScript(run.lines)], {
         cwd: run.cwd,
-        env: run.env,
+        env: withFerryOnPath(run.env),
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
