@@ -97,6 +97,14 @@ Examples:
     .command('verify')
     .description('Recompute the hash chain of the audit log; name the first entry that was changed or removed.')
     .addHelpText('after', `\nOptions of ferry audit apply: --home <dir>, --json.\nExit codes: 0 intact, ${EXIT.TAMPERED} tampered.`)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  ferry audit verify                          the embedded store of ~/.ferry (stop the server first)
+  ferry audit verify --home /srv/ferry --json
+  DATABASE_URL=postgres://… ferry audit verify`,
+    )
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<StoreOptions & { json?: boolean }>();
       const result = await withServerStore(opts, (db) => verifyAudit(db));

@@ -89,7 +89,15 @@ export function registerDelivery(program: Command): void {
       .command('status')
       .description('What serves an environment, the release under way, its latest measurements and instances.')
       .argument('<environment>')
-      .option('--json', 'print JSON'),
+      .option('--json', 'print JSON')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  ferry status production                 what serves it, the release under way, measurements
+  ferry status production --json | jq .active.weight
+  ferry status staging --project 2 --server http://ci.internal:7700`,
+      ),
   ).action(async (env: string, o: ProjectOption) => {
     const { status: s } = await envStatus(o, env);
     const out: string[] = [`${s.name}${s.url ? ` at ${s.url}` : ''}`];
@@ -112,7 +120,14 @@ export function registerDelivery(program: Command): void {
       .command('releases')
       .description('The latest releases of an environment.')
       .argument('<environment>')
-      .option('--json', 'print JSON'),
+      .option('--json', 'print JSON')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  ferry releases production
+  ferry releases production --json | jq -r '.[] | "\\(.number) \\(.status) \\(.reason)"'`,
+      ),
   ).action(async (env: string, o: ProjectOption) => {
     const { status: s } = await envStatus(o, env);
     print(o, s.releases, s.releases.map((r) => `${line(r)}\n`).join('') || `no releases of ${env}\n`);
@@ -124,7 +139,15 @@ export function registerDelivery(program: Command): void {
       .description("What the application's instances wrote: the release serving the environment, or --release N.")
       .argument('<environment>')
       .option('--release <ref>', 'a release id or number (default: the one under way, else the one serving)')
-      .option('--tail <bytes>', 'bytes from the end of each instance log', (v: string) => Number.parseInt(v, 10)),
+      .option('--tail <bytes>', 'bytes from the end of each instance log', (v: string) => Number.parseInt(v, 10))
+      .addHelpText(
+        'after',
+        `
+Examples:
+  ferry app-logs production                   the release under way, else the one serving
+  ferry app-logs production --release 12      what release #12's instances wrote
+  ferry app-logs production --tail 4096       the last 4 KiB of each instance's log`,
+      ),
   ).action(async (env: string, o: ProjectOption & { release?: string; tail?: number }) => {
     let id: string;
     if (o.release) id = (await releaseOf(o, env, o.release)).id;
@@ -144,7 +167,15 @@ export function registerDelivery(program: Command): void {
       .description('Move the release under way past its pause or approval step; --full goes straight to 100%.')
       .argument('<environment>')
       .option('--full', 'skip every remaining step')
-      .option('--release <ref>', 'a release id or number (default: the one under way)'),
+      .option('--release <ref>', 'a release id or number (default: the one under way)')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  ferry promote production                past the current pause, analysis or approval step
+  ferry promote production --full         skip every remaining step: 100% now
+  ferry promote production --release 14`,
+      ),
   ).action(async (env: string, o: ProjectOption & { full?: boolean; release?: string }) => {
     const r = await releaseOf(o, env, o.release);
     await api(o, 'POST', `/api/releases/${r.id}/promote`, { full: o.full ?? false });
@@ -156,7 +187,14 @@ export function registerDelivery(program: Command): void {
       .command('abort')
       .description('Stop the release under way: traffic goes back to the stable release at once.')
       .argument('<environment>')
-      .option('--reason <text>', 'why (kept in the audit log)'),
+      .option('--reason <text>', 'why (kept in the audit log)')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  ferry abort production
+  ferry abort production --reason "checkout errors in the canary"`,
+      ),
   ).action(async (env: string, o: ProjectOption & { reason?: string }) => {
     const r = await releaseOf(o, env);
     await api(o, 'POST', `/api/releases/${r.id}/abort`, { reason: o.reason });
@@ -169,7 +207,15 @@ export function registerDelivery(program: Command): void {
       .description('Roll an environment back: stop the release under way, or redeploy the previous good release (or --to).')
       .argument('<environment>')
       .option('--to <release>', 'the release to go back to (number or id)')
-      .option('--reason <text>', 'why (kept in the audit log)'),
+      .option('--reason <text>', 'why (kept in the audit log)')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  ferry rollback production               stop the release under way, or redeploy the previous good one
+  ferry rollback production --to 12       redeploy release #12 from its kept files
+  ferry rollback production --reason "v2 breaks checkout"`,
+      ),
   ).action(async (env: string, o: ProjectOption & { to?: string; reason?: string }) => {
     const project = await projectId(o);
     const r = await api<{ rollingBack?: string; release?: ReleaseView; redeploys?: string }>(o, 'POST', `/api/projects/${project}/environments/${encodeURIComponent(env)}/rollback`, { to: o.to?.replace(/^#/, ''), reason: o.reason });
@@ -184,7 +230,15 @@ export function registerDelivery(program: Command): void {
       .option('--release <ref>', 'a release id or number (default: the one under way)')
       .option('--comment <text>', 'a note kept with the approval')
       .option('--override-freeze', 'let the release through a freeze window (admins)')
-      .option('--reason <text>', 'why the freeze is overridden'),
+      .option('--reason <text>', 'why the freeze is overridden')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  ferry approve production                the release under way
+  ferry approve production --release 14 --comment "staging looks right"
+  ferry approve production --override-freeze --reason "security fix"   admins only`,
+      ),
   ).action(async (env: string, o: ProjectOption & { release?: string; comment?: string; overrideFreeze?: boolean; reason?: string }) => {
     const r = await releaseOf(o, env, o.release);
     const res = await api<{ approved?: boolean; approvals?: number; required?: number; overridden?: boolean }>(o, 'POST', `/api/releases/${r.id}/approve`, {

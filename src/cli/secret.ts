@@ -40,7 +40,15 @@ jobs to that environment. Pipelines of forks and untrusted merge requests get no
       .description('Create or replace a secret; the value is read from standard input (one trailing newline is dropped).')
       .argument('<name>', 'upper-case letters, digits and _ (like DATABASE_PASSWORD)')
       .requiredOption('--project <id>', 'the project (see ferry project list)')
-      .option('--env <environment>', 'only for deploy jobs to this environment'),
+      .option('--env <environment>', 'only for deploy jobs to this environment')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  ferry secret set DATABASE_PASSWORD --project 1 < password.txt      the file's content
+  ferry secret set API_KEY --project 1                               at a terminal: a prompt that does not echo
+  ferry secret set DEPLOY_KEY --env production --project 1 < key     only deploy jobs to production get it`,
+      ),
   ).action(async (name: string, opts: SecretOptions) => {
     const path = projectPath(opts);
     const value = await readValue(name);
@@ -54,7 +62,8 @@ jobs to that environment. Pipelines of forks and untrusted merge requests get no
       .command('list')
       .description("The project's secrets: names, environments, who changed them and when (never values).")
       .requiredOption('--project <id>', 'the project (see ferry project list)')
-      .option('--json', 'print JSON'),
+      .option('--json', 'print JSON')
+      .addHelpText('after', '\nExamples:\n  ferry secret list --project 1\n  ferry secret list --project 1 --json | jq -r \'.[].name\''),
   ).action(async (opts: SecretOptions & { json?: boolean }) => {
     const rows = await api<{ name: string; environment: string; updatedAt: string; updatedBy: string | null }[]>(opts, 'GET', projectPath(opts));
     if (opts.json) {
@@ -79,7 +88,8 @@ jobs to that environment. Pipelines of forks and untrusted merge requests get no
       .description('Delete a secret.')
       .argument('<name>', 'the secret')
       .requiredOption('--project <id>', 'the project (see ferry project list)')
-      .option('--env <environment>', 'the one for this environment (default: the one for every job)'),
+      .option('--env <environment>', 'the one for this environment (default: the one for every job)')
+      .addHelpText('after', '\nExamples:\n  ferry secret rm NPM_TOKEN --project 1\n  ferry secret rm DEPLOY_KEY --env production --project 1'),
   ).action(async (name: string, opts: SecretOptions) => {
     const q = opts.env ? `?environment=${encodeURIComponent(opts.env)}` : '';
     await api(opts, 'DELETE', `${projectPath(opts)}/${encodeURIComponent(name)}${q}`);
