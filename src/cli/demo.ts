@@ -1,77 +1,60 @@
-// `ferry demo` (what `npm start` runs): the example service of examples/ in a fresh git
-// repository, its pipeline run on this machine, its manual job played, its history shown.
-// Today it shows pipelines as code; it grows into the commit-to-production tour as the server
-// and the delivery controller land.
-import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+// `ferry demo` (what `npm start` runs): the tour from commit to production (src/demo/demo.ts).
 import type { Command } from 'commander';
-import { packageRoot } from '../package-root.js';
-import { listPipelines } from '../store/pipelines.js';
-import { EXIT } from './exit-codes.js';
-import { playCommand } from './play.js';
-import { runCommand } from './run.js';
-import { defaultConcurrency } from '../pipeline/run-local.js';
-import { withRepoStore } from './store-access.js';
-import { paint } from './view/ansi.js';
+import { runDemo } from '../demo/demo.js';
+import { Narrator } from '../demo/narrator.js';
+import { CliError, EXIT } from './exit-codes.js';
 import { useColor } from './view/index.js';
+
+interface DemoFlags {
+  dir?: string;
+  keep?: boolean;
+  port: string;
+  rps: string;
+}
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('Run the example service\'s pipeline in a new git repository: what `npm start` shows.')
-    .option('--dir <dir>', 'where to create the example repository (default: a new temp folder)')
-    .addHelpText('after', '\nExamples:\n  ferry demo\n  ferry demo --dir ./ferry-demo   keep the repository somewhere you choose')
-    .action(async (opts: { dir?: string }) => {
-      process.exitCode = await demo(opts.dir);
+    .description('A change from commit to production on this machine: server, runner, edge, staging, approval, canary, an automatic rollback, DORA figures. What `npm start` runs.')
+    .option('--dir <dir>', 'where to put the repositories and the server\'s store (default: a new temp folder)')
+    .option('--keep', 'leave the server, the edge and the service running at the end, until Ctrl-C')
+    .option('--port <port>', 'the server\'s port on 127.0.0.1 (0: any free one)', '0')
+    .option('--rps <n>', 'requests per second that production\'s users send', '100')
+    .addHelpText(
+      'after',
+      `
+It creates a sample service in a git repository, starts a Ferry server (embedded database, an
+in-process runner, the delivery controller) and the edge, and pushes three commits: v1 goes to
+production through staging, a load gate and an approval; v2 carries a bug its tests miss, and
+the canary's analysis of real traffic rolls it back by itself; v3 fixes it. It ends with the
+releases, the DORA figures and the audit chain, then stops everything it started.
+
+Examples:
+  ferry demo
+  ferry demo --keep --port 7700      look around afterwards with the CLI or the API
+  ferry demo --dir ./ferry-demo      keep the repositories and the store somewhere you choose`,
+    )
+    .action(async (flags: DemoFlags) => {
+      const port = Number(flags.port);
+      const rps = Number(flags.rps);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port: ${flags.port} is not a port (0-65535)`, EXIT.USAGE);
+      if (!Number.isFinite(rps) || rps < 10 || rps > 2000) throw new CliError(`--rps: ${flags.rps}: give 10 to 2000 requests per second`, EXIT.USAGE);
+      let stop!: () => void;
+      const interrupted = new Promise<void>((r) => (stop = r));
+      let signalled = false;
+      const onSignal = () => {
+        signalled = true;
+        stop();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const narrator = new Narrator({ out: process.stdout, tty: process.stdout.isTTY === true, color: useColor(process.stdout, process.env) });
+      try {
+        const outcome = await runDemo({ dir: flags.dir, keep: flags.keep === true, port, rps, narrator, interrupted });
+        process.exitCode = signalled && !flags.keep ? EXIT.INTERRUPTED : outcome.ok ? EXIT.OK : EXIT.FAILED;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     });
-}
-
-async function demo(where?: string): Promise<number> {
-  const p = paint(useColor(process.stdout, process.env));
-  const say = (s: string) => process.stdout.write(`\n${p.bold(p.cyan('▸'))} ${p.bold(s)}\n`);
-  const dir = where ? resolve(where) : mkdtempSync(join(tmpdir(), 'ferry-demo-'));
-  cpSync(join(packageRoot(), 'examples', 'sample-service'), dir, { recursive: true });
-  const git = (...args: string[]) =>
-    execFileSync('git', args, {
-      cwd: dir,
-      stdio: 'ignore',
-      env: { ...process.env, GIT_AUTHOR_NAME: 'Ferry Demo', GIT_AUTHOR_EMAIL: 'demo@ferry.invalid', GIT_COMMITTER_NAME: 'Ferry Demo', GIT_COMMITTER_EMAIL: 'demo@ferry.invalid' },
-    });
-  git('init', '-q', '--initial-branch=main');
-  git('add', '-A');
-  git('commit', '-q', '-m', 'sample-service v1');
-
-  say(`A sample service in a new git repository: ${dir}`);
-  process.stdout.write('  Its ferry.yml builds it, lints it, runs its unit tests (with a JUnit report) and a matrix of\n  smoke tests, then waits for someone to play the manual `package` job.\n');
-  say('ferry run: the pipeline of that commit, on this machine');
-  const run = await runCommand({ dir, file: 'ferry.yml', concurrency: defaultConcurrency(), var: {} });
-  if (run !== EXIT.OK) return run;
-
-  say('ferry play package: someone plays the manual job');
-  const played = await playCommand('package', { dir, concurrency: defaultConcurrency() });
-  if (played !== EXIT.OK) return played;
-
-  say('ferry history: everything was recorded');
-  await withRepoStore(dir, async (s) => {
-    for (const row of await listPipelines(s.db, { project: s.repoRoot })) {
-      process.stdout.write(`  pipeline #${row.number}  ${row.status}  ${row.branch} @ ${row.sha.slice(0, 8)}  ${row.jobCounts.success ?? 0}/${row.jobsTotal} jobs passed\n`);
-    }
-  });
-  say('Try it yourself');
-  const ferry = `node ${join(packageRoot(), 'dist', 'src', 'cli', 'main.js')}`;
-  process.stdout.write(
-    [
-      `  cd ${dir}`,
-      `  ${ferry} show               the pipeline, its jobs and test results`,
-      `  ${ferry} logs latest unit   a job's log`,
-      `  edit src/greeting.js, commit, and ${ferry} run again`,
-      '',
-      '  Not in this demo yet: the server, remote runners and releases to environments (canary,',
-      '  blue-green, rolling, with analysis and rollback); the README shows how to run them.',
-      '',
-    ].join('\n'),
-  );
-  return EXIT.OK;
 }

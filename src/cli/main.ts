@@ -20,6 +20,10 @@ import { registerSecret } from './secret.js';
 import { registerEdge } from './edge.js';
 import { registerAudit } from './audit.js';
 import { registerDelivery } from './delivery.js';
+import { registerScan } from './scan.js';
+import { registerInit } from './init.js';
+import { registerSchedule } from './schedule.js';
+import { LogLimitError } from '../executor/log-limit.js';
 import { SecretError } from '../secrets/errors.js';
 import { version } from './version.js';
 
@@ -58,6 +62,9 @@ registerSecret(program);
 registerEdge(program);
 registerAudit(program);
 registerDelivery(program);
+registerScan(program);
+registerInit(program);
+registerSchedule(program);
 
 function fail(message: string, code: number): never {
   process.stderr.write(message.endsWith('\n') ? message : `${message}\n`);
@@ -75,6 +82,7 @@ try {
   if (err instanceof ConfigError) fail(formatIssues(err.issues, { color: useColor(process.stderr, process.env) }), EXIT.CONFIG);
   if (err instanceof PlanError) fail(`ferry: ${err.message}`, EXIT.CONFIG);
   if (err instanceof NoPipelineError) fail(`ferry: no pipeline: ${err.message}`, EXIT.OK);
+  if (err instanceof LogLimitError) fail(`ferry: ${err.message}`, EXIT.USAGE);
   if (err instanceof NotARepositoryError) fail(`ferry: ${err.message}`, EXIT.ENVIRONMENT);
   // A bad FERRY_MASTER_KEY or key file at `ferry server`'s start; messages never hold key material.
   if (err instanceof SecretError) fail(`ferry: ${err.message}`, EXIT.ENVIRONMENT);

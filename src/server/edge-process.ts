@@ -3,7 +3,7 @@
 // the server starts it detached when none answers and otherwise just connects to the running
 // one, found through FERRY_HOME/edge/admin.json.
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EdgeClient } from '../edge/client.js';
 import { selfCommand } from '../self-command.js';
@@ -39,4 +39,36 @@ export async function ensureEdge(home: string, opts: { adminPort?: number; timeo
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`the edge did not answer within ${(opts.timeoutMs ?? 15_000) / 1000}s; see ${join(dir, 'edge.log')}`);
+}
+
+/**
+ * Stops this home's edge (and so every application instance it runs) and waits until it has
+ * exited. The edge outlives the server by design; this is for whoever owns the whole set-up and
+ * is done with it (`ferry demo`, tests). Returns false when no edge was running.
+ */
+export async function stopEdge(home: string, timeoutMs = 15_000): Promise<boolean> {
+  const info = join(home, 'edge', 'admin.json');
+  if (!existsSync(info)) return false;
+  const { pid } = JSON.parse(readFileSync(info, 'utf8')) as { pid: number };
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return false; // already gone
+  }
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // It did not stop in time: a hung edge must not outlive its owner's "stopped" message.
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone meanwhile
+  }
+  return true;
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { makeRepo, type TempRepo } from '../helpers/repo.js';
 import { testServer, type TestServer } from '../server/harness.js';
 import { fixture } from '../helpers/paths.js';
+import { stopEdge } from '../../src/server/edge-process.js';
 
 export interface AppBehaviour {
   VERSION: string;
@@ -144,20 +145,7 @@ export async function deliveryRig(): Promise<DeliveryRig> {
     async close() {
       await server.close();
       // The edge outlives the server by design; the test stops it (and so its instances).
-      const info = join(server.home, 'edge', 'admin.json');
-      if (existsSync(info)) {
-        const { pid } = JSON.parse(readFileSync(info, 'utf8')) as { pid: number };
-        try {
-          process.kill(pid, 'SIGTERM');
-          const end = Date.now() + 15_000;
-          while (Date.now() < end) {
-            process.kill(pid, 0);
-            await new Promise((r) => setTimeout(r, 50));
-          }
-        } catch {
-          // gone
-        }
-      }
+      await stopEdge(server.home);
     },
   };
   return rig;

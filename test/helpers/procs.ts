@@ -1,5 +1,5 @@
 // Looking at real processes from tests: is anything with this marker in its command line alive?
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 /** PIDs of live processes whose command line contains `marker`. */
@@ -13,6 +13,27 @@ export function processesWith(marker: string): number[] {
       // Zombies are dead already; they only wait for their parent to reap them.
       const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
       if (cmd.includes(marker) && state !== 'Z') found.push(Number(entry));
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  return found;
+}
+
+/** PIDs of live processes that mention `dir` in their command line, working directory or
+ * environment: what a program working in `dir` started (an edge has it as FERRY_HOME, an
+ * application instance as its working directory). */
+export function processesUnder(dir: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const cwd = readlinkSync(`/proc/${entry}/cwd`);
+      const env = readFileSync(`/proc/${entry}/environ`, 'utf8');
+      if (cmd.includes(dir) || cwd.startsWith(dir) || env.includes(dir)) found.push(Number(entry));
     } catch {
       // Gone while we looked.
     }

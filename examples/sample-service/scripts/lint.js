@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
 let problems = 0;
+let files = 0;
 function walk(dir) {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
@@ -12,6 +13,7 @@ function walk(dir) {
   }
 }
 function check(file) {
+  files++;
   execFileSync(process.execPath, ['--check', file]);
   readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
     if (/\bdebugger\b|console\.log\(['"]DEBUG/.test(line)) {
@@ -21,5 +23,5 @@ function check(file) {
   });
 }
 for (const dir of process.argv.slice(2)) walk(dir);
-console.log(problems ? `${problems} problem(s)` : 'lint: no problems');
+console.log(problems ? `lint: ${problems} problem(s) in ${files} files` : `lint: ${files} files, no problems`);
 process.exit(problems ? 1 : 0);
