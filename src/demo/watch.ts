@@ -229,6 +229,8 @@ function transitionText(t: Transition, d: ReleaseDetailView): string {
   // the canary's instances are ready): say which, so "step 3/6" reads as what happens now.
   const doing = steps && t.to === 'progressing' && t.step !== null && t.step >= 1 ? steps[t.step - 1] : undefined;
   const now = doing ? `: ${describeStep(doing)}` : '';
+  // The last step is not a configured one: the canary is made the stable release.
+  if (t.to === t.from && steps && t.step === steps.length + 1) return `step ${t.step}/${t.step}: the canary becomes the stable release`;
   if (t.to === t.from) return doing ? `${t.step === 1 && t.reason ? `${t.reason}; ` : ''}step ${t.step}/${steps!.length + 1}${now}` : (t.reason ?? '');
   return `${t.to.replace('_', ' ')}${t.reason ? `: ${t.reason}` : ''}${doing && t.step === 1 ? `; step 1/${steps!.length + 1}${now}` : ''}`;
 }

@@ -8,6 +8,7 @@ import { killJobLeftovers } from '../executor/leftovers.js';
 import { DEFAULT_LOG_LIMIT, LogLimiter } from '../executor/log-limit.js';
 import { join } from 'node:path';
 import { runAttempt } from '../executor/job.js';
+import { countEntries } from '../executor/workspace.js';
 import { ShellExecutor } from '../executor/shell.js';
 import type { Executor } from '../executor/types.js';
 import { jobVariables } from '../pipeline/variables.js';
@@ -195,6 +196,8 @@ export class RunnerAgent {
         job,
         attempt,
         snapshotDir,
+        // Counted, so that a small tree is copied in-process rather than by a `cp` spawn.
+        snapshotEntries: countEntries(snapshotDir),
         workspaceDir,
         env,
         executor: this.executor,

@@ -8,13 +8,14 @@ import { parseConfig } from '../config/load.js';
 import { ConfigError } from '../config/types.js';
 import type { PipelineStarted } from '../pipeline/events.js';
 import { pipelineStartedEvent } from '../pipeline/started.js';
-import { commitInfo, git } from '../pipeline/git.js';
+import { commitInfo, defaultBranchOf, git, readCommitWithFile, type CommitInfo } from '../pipeline/git.js';
 import { plan } from '../pipeline/plan.js';
 import { pipelineVariables } from '../pipeline/variables.js';
 import { isRemote, type Project } from '../store/pipelines.js';
 import { createPipeline } from '../store/queue.js';
 import { slug } from '../executor/workspace.js';
 import { publish, type ServerContext } from './context.js';
+import { sourceTar } from './sources.js';
 
 export interface TriggerRequest {
   /** Branch, tag or commit; default: the repository's HEAD. */
@@ -49,6 +50,9 @@ export async function projectRepo(ctx: ServerContext, project: Project): Promise
 
 export async function startPipeline(ctx: ServerContext, project: Project, req: TriggerRequest): Promise<{ pipelineId: string; number: number }> {
   const started = await planPipeline(ctx, project, req);
+  // Its jobs will want the commit's files: make them while the pipeline is recorded
+  // (src/server/sources.ts). A failure here is the source route's to report, when a runner asks.
+  sourceTar(ctx, project, started.sha).catch(() => undefined);
   const { number, events } = await createPipeline(ctx.db, started);
   publish(ctx, events);
   return { pipelineId: started.pipelineId, number };
@@ -58,13 +62,30 @@ export async function startPipeline(ctx: ServerContext, project: Project, req: T
  * The pipeline a trigger makes, planned but not recorded: the caller records it with
  * createPipeline (in its own transaction, for schedules: see src/server/schedules.ts).
  */
-export async function planPipeline(ctx: ServerContext, project: Project, req: TriggerRequest): Promise<PipelineStarted> {
-  const repo = await projectRepo(ctx, project);
+/**
+ * The commit a trigger names and its ferry.yml. A push or webhook names a full sha and says
+ * which branch or tag it is: then one `git cat-file` reads both (what a push waits for); a
+ * trigger by branch name or HEAD goes through commitInfo, which works out the branch and tags.
+ */
+async function readTrigger(repo: string, req: TriggerRequest): Promise<{ commit: CommitInfo; text: Promise<string> }> {
+  if (req.rev && /^[0-9a-f]{40}$/.test(req.rev) && (req.branch !== undefined || req.tag !== undefined)) {
+    const [c, defaultBranch] = await Promise.all([readCommitWithFile(repo, req.rev, 'ferry.yml'), defaultBranchOf(repo)]);
+    const commit: CommitInfo = { repoRoot: repo, sha: c.sha, branch: req.branch ?? null, tag: req.tag ?? null, message: c.message, authorName: c.authorName, authorEmail: c.authorEmail, timestamp: c.timestamp, defaultBranch };
+    const text = c.file === null ? Promise.reject(new Error('no ferry.yml')) : Promise.resolve(c.file);
+    text.catch(() => undefined); // handled by the caller; never an unhandled rejection meanwhile
+    return { commit, text };
+  }
   let text: Promise<string> | undefined;
   const commit = await commitInfo(repo, req.rev ?? 'HEAD', async (root, sha) => {
     text = git(root, ['show', `${sha}:ferry.yml`]);
     await text.catch(() => undefined);
   });
+  return { commit, text: text! };
+}
+
+export async function planPipeline(ctx: ServerContext, project: Project, req: TriggerRequest): Promise<PipelineStarted> {
+  const repo = await projectRepo(ctx, project);
+  const { commit, text } = await readTrigger(repo, req);
   if (req.branch !== undefined || req.tag !== undefined) {
     commit.branch = req.branch ?? null;
     commit.tag = req.tag ?? null;
@@ -74,7 +95,7 @@ export async function planPipeline(ctx: ServerContext, project: Project, req: Tr
     const isBranch = await git(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${req.rev}`]).then(() => true, () => false);
     if (isBranch) commit.branch = req.rev;
   }
-  const configText = await text!.catch(() => {
+  const configText = await text.catch(() => {
     throw new ConfigError([{ pos: { file: 'ferry.yml', line: 1, col: 1 }, code: 'no-file', message: `no ferry.yml in ${project.name} at ${commit.sha.slice(0, 8)}` }]);
   });
   const { config, issues } = parseConfig(configText, 'ferry.yml');

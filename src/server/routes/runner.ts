@@ -21,6 +21,7 @@ import { RunRecorder } from '../../store/recorder.js';
 import { publish, type ServerContext } from '../context.js';
 import { projectRepo } from '../trigger.js';
 import { ServerMaskers, secretsForJob } from '../job-secrets.js';
+import { sourceTar } from '../sources.js';
 import { recordRunnerLogs } from '../job-logs.js';
 
 const MAX_WAIT_MS = 30_000;
@@ -207,10 +208,7 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
       if (!held) return lost(reply);
       const p = (await getPipeline(ctx.db, { id: held.pipeline_id }))!;
       const project = (await getProject(ctx.db, p.projectId))!;
-      // Made once per commit and kept: every job of a pipeline downloads the same files, and a
-      // spawn from the server's large process is what a job start would otherwise wait for.
-      const file = join(ctx.home, 'sources', `${project.id}-${p.sha}.tar`);
-      if (!existsSync(file)) await archive(await projectRepo(ctx, project), p.sha, file);
+      const file = await sourceTar(ctx, project, p.sha);
       return reply.type('application/x-tar').send(createReadStream(file));
     },
   );
@@ -277,22 +275,4 @@ async function receive(body: Readable, file: string): Promise<void> {
     await rm(tmp, { force: true });
     throw err;
   }
-}
-
-/** `git archive` of `sha` into `file`; a failed archive is an error, never a cached empty file. */
-async function archive(repo: string, sha: string, file: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const child = spawn('git', ['archive', '--format=tar', `--output=${tmp}`, sha], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  const code = await new Promise<number | null>((resolve) => {
-    child.on('error', () => resolve(-1));
-    child.on('close', resolve);
-  });
-  if (code !== 0) {
-    await rm(tmp, { force: true });
-    throw new Error(`git archive ${sha} in ${repo} failed (${code}): ${err.trim()}`);
-  }
-  await rename(tmp, file);
 }
