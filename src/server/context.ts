@@ -10,6 +10,8 @@ export interface ServerContext {
   home: string;
   /** Everything that happens to pipelines, for live streams and metrics (this replica). */
   bus: EventBus<RunEvent>;
+  /** Jobs were queued by another replica (PostgreSQL's NOTIFY ferry_jobs): waiting runners look again. */
+  queued?: EventBus<{ type: 'jobs.queued' }>;
   /** A runner that does not heart-beat for this long loses its job (default 30 s). */
   leaseMs: number;
   /** Bytes of log a job attempt keeps (--log-limit, FERRY_LOG_LIMIT; default 100 MiB). */

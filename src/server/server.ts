@@ -62,10 +62,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const keyFile = join(opts.home, 'master.key');
   const masterKey = await loadMasterKey({ env: opts.env ?? process.env, keyFile });
   const db: Db = await openDb({ home: opts.home, url: opts.databaseUrl });
+  let unlisten: (() => Promise<void>) | undefined;
   try {
     let adminToken: string | undefined;
     if ((await countUsers(db)) === 0) adminToken = (await createUserToken(db, 'admin', 'admin', 'first start')).token;
-    const ctx: ServerContext = { db, home: opts.home, bus: new EventBus<RunEvent>(), leaseMs: opts.leaseMs ?? 30_000, masterKey: masterKey.key, logLimit };
+    const ctx: ServerContext = { db, home: opts.home, bus: new EventBus<RunEvent>(), queued: new EventBus(), leaseMs: opts.leaseMs ?? 30_000, masterKey: masterKey.key, logLimit };
+    // Replicas on one PostgreSQL: a job queued on one wakes the runners waiting on the others
+    // at once (markQueued sends the NOTIFY), instead of at their next one-second look.
+    unlisten = db.listen ? await db.listen('ferry_jobs', () => ctx.queued!.emit({ type: 'jobs.queued' })) : undefined;
     if (opts.delivery !== false) {
       // Connected on first use: a server with no environments never starts an edge.
       let edge: Promise<EdgeClient> | null = null;
@@ -135,6 +139,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       async close() {
         clearInterval(reaper);
         await schedules.stop();
+        await unlisten?.();
         await controller?.stop();
         await runner?.stop();
         await app.close();
@@ -142,6 +147,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       },
     };
   } catch (err) {
+    await unlisten?.().catch(() => undefined);
     await db.close().catch(() => undefined);
     throw err;
   }

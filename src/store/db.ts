@@ -23,6 +23,12 @@ export interface Db {
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   /** Releases the engine (and, for PGlite, the folder lock). A no-op on a transaction handle. */
   close(): Promise<void>;
+  /**
+   * Calls `onNotify` on every NOTIFY on `channel`, from any connection (other server replicas);
+   * resolves to a function that stops listening. Only where other processes share the store
+   * (PostgreSQL): in one process the event bus already says what changed.
+   */
+  listen?(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
 }
 
 /** Connection-scoped helpers shared by both implementations. */

@@ -72,6 +72,40 @@ export class PostgresDb implements Db {
     }
   }
 
+  /**
+   * LISTEN on a connection of its own (a pooled one would be handed to queries). A lost
+   * connection is made again after a second; notifications sent meanwhile are missed, which
+   * the listeners cover by polling anyway.
+   */
+  async listen(channel: string, onNotify: () => void): Promise<() => Promise<void>> {
+    if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`not a channel name: ${channel}`);
+    let client: pg.Client | null = null;
+    let stopped = false;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async (): Promise<void> => {
+      const c = new pg.Client(this.pool.options as pg.ClientConfig);
+      c.on('notification', (n) => {
+        if (n.channel === channel) onNotify();
+      });
+      c.on('error', () => {
+        c.end().catch(() => {});
+        if (client === c) client = null;
+        if (!stopped) retry = setTimeout(() => void connect().catch(() => undefined), 1000);
+      });
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+      if (stopped) return void (await c.end().catch(() => {}));
+      client = c;
+    };
+    await connect();
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      await client?.end().catch(() => {});
+      client = null;
+    };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -105,16 +105,18 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
         }
         const left = deadline - Date.now();
         if (left <= 0 || gone) return reply.code(204).send();
-        // Woken by a job queued on this replica, or after a second at most (another replica
-        // may have queued it).
+        // Woken by a job queued on this replica, by another replica's NOTIFY (PostgreSQL), or
+        // after a second at most (a missed notification).
         await new Promise<void>((resolve) => {
           const timer = setTimeout(done, Math.min(left, 1000));
           const off = ctx.bus.subscribe((e) => {
             if (e.type === 'job.state' && e.status === 'pending') done();
           });
+          const offQueued = ctx.queued?.subscribe(() => done());
           function done() {
             clearTimeout(timer);
             off();
+            offQueued?.();
             resolve();
           }
         });
