@@ -82,7 +82,7 @@ export async function fireSchedule(ctx: ServerContext, s: Schedule): Promise<str
     const project = await getProject(ctx.db, s.projectId);
     if (!project) return null; // deleted, and its schedules with it
     // Like GitLab's, a scheduled pipeline runs as the schedule's owner: trusted, in their name.
-    started = await planPipeline(ctx, project, { rev: s.branch ?? undefined, source: 'schedule', variables: s.variables, trusted: true, triggeredBy: s.createdBy });
+    started = await planPipeline(ctx, project, { rev: s.branch ?? undefined, source: 'schedule', variables: s.variables, trusted: true, triggeredBy: s.createdBy, scheduledAt: seen });
   } catch (err) {
     error = whyNoPipeline(err);
   }

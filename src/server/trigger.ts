@@ -30,7 +30,12 @@ export interface TriggerRequest {
   tag?: string | null;
   /** The user who started it by hand (API, CLI): a release it makes is theirs (four eyes). */
   triggeredBy?: string;
+  /** The slot a scheduled pipeline is for (FERRY_SCHEDULED_AT): a late run still knows its night. */
+  scheduledAt?: Date;
 }
+
+/** Variables only the server sets; a trigger's variables of these names are dropped. */
+const SERVER_VARIABLES = new Set(['FERRY_PIPELINE_TRUSTED', 'FERRY_TRIGGERED_BY', 'FERRY_SCHEDULED_AT']);
 
 /**
  * The git repository to read a project from: its own folder for a local project; for a remote
@@ -103,7 +108,7 @@ export async function planPipeline(ctx: ServerContext, project: Project, req: Tr
   const pipelineId = randomUUID();
   const predefined = pipelineVariables({ commit, pipelineId, source: req.source, projectDir: repo, projectName: project.name });
   // Whether a pipeline is trusted is the server's decision, never a variable someone passes.
-  const variables = Object.fromEntries(Object.entries(req.variables ?? {}).filter(([k]) => k !== 'FERRY_PIPELINE_TRUSTED' && k !== 'FERRY_TRIGGERED_BY'));
+  const variables = Object.fromEntries(Object.entries(req.variables ?? {}).filter(([k]) => !SERVER_VARIABLES.has(k)));
   const p = plan({ config, predefined, triggerVariables: variables });
   return pipelineStartedEvent({
     pipelineId,
@@ -112,7 +117,13 @@ export async function planPipeline(ctx: ServerContext, project: Project, req: Tr
     source: req.source,
     configText,
     // Server pipelines keep their predefined variables: runners get them with each job.
-    variables: { ...predefined, ...variables, FERRY_PIPELINE_TRUSTED: req.trusted ? 'true' : 'false', ...(req.triggeredBy ? { FERRY_TRIGGERED_BY: req.triggeredBy } : {}) },
+    variables: {
+      ...predefined,
+      ...variables,
+      FERRY_PIPELINE_TRUSTED: req.trusted ? 'true' : 'false',
+      ...(req.triggeredBy ? { FERRY_TRIGGERED_BY: req.triggeredBy } : {}),
+      ...(req.scheduledAt ? { FERRY_SCHEDULED_AT: req.scheduledAt.toISOString() } : {}),
+    },
     plan: p,
   });
 }
