@@ -6,15 +6,24 @@
 //     repository (the ref file's mtime: what Ferry's hook, trigger, queue and runner add)
 //   BENCH_DATABASE_URL=postgres://... runs the server on PostgreSQL instead of embedded PGlite
 //   jobs per second with 4 remote runners on trivial jobs
-// Not measured yet (see the server issue): log ingest throughput, output-to-SSE latency, 1,000 SSE viewers.
+//   log ingest: a job writes BENCH_LOG_MB (default 200) MB of 100-byte lines on a remote runner;
+//     the bytes the server stored over the job's running time (goal at least 50 MB/s)
+//   output to SSE: a job prints a timestamp every 10 ms; a follower of its SSE stream notes
+//     when each arrives (goal p99 under 100 ms)
+//   1,000 SSE viewers (BENCH_VIEWERS) follow one job: every one must get every line, in order
+// BENCH_ONLY=push,jobs,ingest,sse,viewers runs a part.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
+import { request } from 'node:http';
+import { SseParser } from '../dist/src/cli/sse.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const ferry = join(root, 'dist/src/cli/main.js');
+// BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the server and the runners.
+const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 const PUSHES = Number(process.env.BENCH_PUSHES ?? 50);
 const JOBS = Number(process.env.BENCH_JOBS ?? 200);
 
@@ -41,7 +50,7 @@ async function startServer(args) {
   const port = await freePort();
   const env = { ...process.env };
   if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = await freshSchema(process.env.BENCH_DATABASE_URL);
-  const child = spawn(process.execPath, [ferry, 'server', '--home', home, '--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const child = spawn(process.execPath, [...nodeArgs, ferry, 'server', '--home', home, '--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   while (!/fry_[A-Za-z0-9_-]+/.test(err)) {
@@ -51,7 +60,7 @@ async function startServer(args) {
   const token = /fry_[A-Za-z0-9_-]+/.exec(err)[0];
   const url = `http://127.0.0.1:${port}`;
   const api = async (method, path, body) => (await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) })).json();
-  return { child, url, api, stop: () => new Promise((r) => { child.once('close', r); child.kill('SIGTERM'); }) };
+  return { child, url, token, api, stop: () => new Promise((r) => { child.once('close', r); child.kill('SIGTERM'); }) };
 }
 
 async function pushLatency() {
@@ -98,12 +107,8 @@ async function pushLatency() {
 
 async function jobsPerSecond() {
   const s = await startServer(['--no-runner']);
-  const runners = [];
+  const runners = await remoteRunners(s, 4);
   try {
-    for (let i = 0; i < 4; i++) {
-      const r = await s.api('POST', '/api/runners', { name: `bench-${i}` });
-      runners.push(spawn(process.execPath, [ferry, 'runner', '--server', s.url, '--token', r.token, '-j', '1', '--work-dir', mkdtempSync(join(tmpdir(), 'ferry-bench-runner-'))], { stdio: 'ignore' }));
-    }
     const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-jobs-'));
     git(dir, 'init', '-q', '--initial-branch=main');
     writeFileSync(join(dir, 'ferry.yml'), Array.from({ length: JOBS }, (_, i) => `j${i}:\n  script: "true"\n`).join(''));
@@ -121,11 +126,140 @@ async function jobsPerSecond() {
     const secs = (Date.now() - t0) / 1000;
     console.log(`${JOBS} trivial jobs on 4 remote runners (1 job each at a time): ${secs.toFixed(2)} s, ${(JOBS / secs).toFixed(1)} jobs/s (pipeline ${p.status})`);
   } finally {
-    for (const r of runners) r.kill('SIGTERM');
+    await runners.stop();
     await s.stop();
   }
 }
 
+/** Remote runners (`ferry runner` processes) registered on the server. */
+async function remoteRunners(s, n, concurrency = 1) {
+  const runners = [];
+  for (let i = 0; i < n; i++) {
+    const r = await s.api('POST', '/api/runners', { name: `bench-${i}` });
+    runners.push(spawn(process.execPath, [...nodeArgs, ferry, 'runner', '--server', s.url, '--token', r.token, '-j', String(concurrency), '--work-dir', mkdtempSync(join(tmpdir(), 'ferry-bench-runner-'))], { stdio: 'ignore' }));
+  }
+  return { stop: () => Promise.all(runners.map((r) => new Promise((res) => { if (r.exitCode !== null) return res(); r.once('close', res); r.kill('SIGTERM'); }))) };
+}
+
+/** A project whose ferry.yml is `yml`; starts its pipeline and returns the first job's id once it runs. */
+async function runJob(s, yml) {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-logs-'));
+  git(dir, 'init', '-q', '--initial-branch=main');
+  writeFileSync(join(dir, 'ferry.yml'), yml);
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-qm', 'logs');
+  const project = await s.api('POST', '/api/projects', { path: dir });
+  const { pipelineId } = await s.api('POST', `/api/projects/${project.id}/pipelines`, {});
+  for (;;) {
+    const p = await s.api('GET', `/api/pipelines/${pipelineId}`);
+    if (p.jobs?.[0]?.status === 'running' || p.status !== 'running') return { pipelineId, jobId: p.jobs[0].id };
+    await sleep(5);
+  }
+}
+
+async function waitDone(s, pipelineId) {
+  for (;;) {
+    const p = await s.api('GET', `/api/pipelines/${pipelineId}`);
+    if (p.status !== 'running' && p.status !== 'pending') return p;
+    await sleep(50);
+  }
+}
+
+/**
+ * Follows a job's SSE stream; calls onLog(data, receivedAtMs) per `log` event and resolves on
+ * `end`. Plain node:http, so a thousand of them cost little on the client side.
+ */
+function follow(s, jobId, onLog) {
+  return new Promise((resolve, reject) => {
+    const req = request(`${s.url}/api/jobs/${jobId}/log?follow=1`, { headers: { authorization: `Bearer ${s.token}` }, agent: false }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`SSE: HTTP ${res.statusCode}`));
+      res.setEncoding('utf8');
+      const parser = new SseParser((e) => {
+        if (e.type === 'log') onLog(JSON.parse(e.data), Date.now());
+        if (e.type === 'end') resolve(JSON.parse(e.data));
+      });
+      res.on('data', (d) => parser.push(d));
+      res.on('end', () => resolve(null));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function logIngest() {
+  const mb = Number(process.env.BENCH_LOG_MB ?? 200);
+  const s = await startServer(['--no-runner', '--log-limit', `${mb * 2}MiB`]);
+  const runners = await remoteRunners(s, 1);
+  try {
+    await sleep(500);
+    // 100-byte lines: `fold` cuts the stream of x's into lines of 99 and a newline.
+    const script = `head -c ${mb * 1_000_000} /dev/zero | tr '\\0' x | fold -w 99`;
+    const t = Date.now();
+    execFileSync('sh', ['-c', `${script} > /dev/null`]);
+    const bare = (Date.now() - t) / 1000;
+    const { pipelineId, jobId } = await runJob(s, `noisy:\n  script: |\n    ${script}\n`);
+    const p = await waitDone(s, pipelineId);
+    const job = p.jobs.find((j) => j.id === jobId);
+    const secs = (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000;
+    const stored = (await (await fetch(`${s.url}/api/jobs/${jobId}/log`, { headers: { authorization: `Bearer ${s.token}` } })).text()).length;
+    console.log(`log ingest: a job wrote ${mb} MB on a remote runner; ${(stored / 1e6).toFixed(1)} MB stored in ${secs.toFixed(2)} s of running: ${(stored / 1e6 / secs).toFixed(1)} MB/s (goal >= 50 MB/s; the same output to /dev/null takes ${bare.toFixed(2)} s; job ${job.status})`);
+  } finally {
+    await runners.stop();
+    await s.stop();
+  }
+}
+
+async function sseLatency() {
+  const s = await startServer(['--no-runner']);
+  const runners = await remoteRunners(s, 1);
+  try {
+    await sleep(500);
+    // A timestamp (ms) every 10 ms for about 5 s, from one shell: no process per line.
+    const script = `i=0; while [ $i -lt 500 ]; do date +%s%3N; sleep 0.01; i=$((i+1)); done`;
+    const { pipelineId, jobId } = await runJob(s, `ticks:\n  script: |\n    ${script}\n`);
+    const lat = [];
+    await follow(s, jobId, (d, now) => {
+      if (d.stream !== 'stdout') return;
+      for (const line of d.text.split('\n')) if (/^\d{13}$/.test(line)) lat.push(now - Number(line));
+    });
+    await waitDone(s, pipelineId);
+    console.log(`output to SSE reader: ${lat.length} lines, p50 ${pct(lat, 50)} ms, p99 ${pct(lat, 99)} ms, max ${Math.max(...lat)} ms (goal p99 < 100 ms)`);
+  } finally {
+    await runners.stop();
+    await s.stop();
+  }
+}
+
+async function sseViewers() {
+  const viewers = Number(process.env.BENCH_VIEWERS ?? 1000);
+  const lines = 2000;
+  const s = await startServer(['--no-runner']);
+  const runners = await remoteRunners(s, 1);
+  try {
+    await sleep(500);
+    // Numbered lines over about 4 s, so the viewers are there while it writes.
+    const script = `i=1; while [ $i -le ${lines} ]; do echo "line $i"; [ $((i % 20)) -eq 0 ] && sleep 0.04; i=$((i+1)); done`;
+    const { pipelineId, jobId } = await runJob(s, `counted:\n  script: |\n    ${script}\n`);
+    const t0 = Date.now();
+    const got = await Promise.all(Array.from({ length: viewers }, async () => {
+      const seen = [];
+      await follow(s, jobId, (d) => {
+        for (const m of d.text.matchAll(/^line (\d+)$/gm)) seen.push(Number(m[1]));
+      });
+      return seen;
+    }));
+    const secs = (Date.now() - t0) / 1000;
+    const p = await waitDone(s, pipelineId);
+    const whole = got.filter((seen) => seen.length === lines && seen.every((n, i) => n === i + 1)).length;
+    console.log(`${viewers} SSE viewers of one job writing ${lines} lines: ${whole} got every line in order, ${viewers - whole} did not; all ended ${secs.toFixed(1)} s after the job started (pipeline ${p.status})`);
+  } finally {
+    await runners.stop();
+    await s.stop();
+  }
+}
+
+const only = process.env.BENCH_ONLY?.split(',');
+const parts = { push: pushLatency, jobs: jobsPerSecond, ingest: logIngest, sse: sseLatency, viewers: sseViewers };
 console.log(`bench/server on Node ${process.version}`);
-await pushLatency();
-await jobsPerSecond();
+for (const [name, fn] of Object.entries(parts)) if (!only || only.includes(name)) await fn();

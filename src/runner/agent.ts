@@ -14,11 +14,9 @@ import type { Executor } from '../executor/types.js';
 import { jobVariables } from '../pipeline/variables.js';
 import { SecretMasker } from '../secrets/masker.js';
 import type { JobLeaseWire, LogChunkWire, OutcomeWire } from './protocol.js';
+import { LogSender } from './log-sender.js';
 import { LeaseLostError, type RunnerTransport } from './transport.js';
 
-/** Log chunks are sent at least this often while a job writes. */
-const LOG_FLUSH_MS = 100;
-const LOG_FLUSH_BYTES = 256 * 1024;
 /** How long one lease request may wait on the server for a job. */
 const LEASE_WAIT_MS = 20_000;
 
@@ -108,52 +106,29 @@ export class RunnerAgent {
     const snapshotDir = join(dir, 'source');
     const workspaceDir = join(dir, 'workspace');
 
-    // Log chunks are batched and sent in order, one request at a time.
-    let pending: LogChunkWire[] = [];
-    let pendingBytes = 0;
-    /** The server says this attempt's log is full: nothing more is worth sending. */
-    let serverCut = false;
-    let sending = Promise.resolve();
-    let timer: NodeJS.Timeout | undefined;
-    const flush = () => {
-      clearTimeout(timer);
-      timer = undefined;
-      if (pending.length === 0) return sending;
-      const batch = pending;
-      pending = [];
-      pendingBytes = 0;
-      sending = sending.then(() =>
-        transport.logs(jobId, attempt, batch).then(
-          (answer) => {
-            if (answer.truncated) serverCut = true;
-          },
-          (err) => {
-            if (err instanceof LeaseLostError) {
-              lost = true;
-              ac.abort();
-            }
-          },
-        ),
-      );
-      return sending;
-    };
+    // Log chunks are batched and sent in order, one request at a time (see ./log-sender.ts).
+    const sender = new LogSender({
+      send: (batch) => transport.logs(jobId, attempt, batch),
+      onError: (err) => {
+        if (err instanceof LeaseLostError) {
+          lost = true;
+          ac.abort();
+        }
+      },
+    });
+    const flush = () => sender.flush();
     // Secrets are masked before anything is buffered for sending: one streaming masker per
     // stream, so a value written in two pieces (or its base64, URL-encoded, multi-line forms)
     // is caught however the output was cut. The server masks again as it records.
     const secretValues = (lease.secretNames ?? []).map((n) => lease.variables[n]).filter((v): v is string => typeof v === 'string');
     const masker = secretValues.length ? new SecretMasker(secretValues) : null;
     const streamMaskers = new Map<LogChunkWire['stream'], SecretMasker>();
-    const buffer = (stream: LogChunkWire['stream'], text: string, truncated = false) => {
-      pending.push({ stream, at: Date.now(), text, ...(truncated ? { truncated } : {}) });
-      pendingBytes += text.length;
-      if (pendingBytes >= LOG_FLUSH_BYTES) void flush();
-      else timer ??= setTimeout(() => void flush(), LOG_FLUSH_MS);
-    };
+    const buffer = (stream: LogChunkWire['stream'], text: string, truncated = false) => sender.push({ stream, at: Date.now(), text, ...(truncated ? { truncated } : {}) });
     // The limit is applied to masked text (see src/executor/log-limit.ts); past it, output is
     // dropped here, before it costs masking or bandwidth. The job keeps running.
     const limiter = new LogLimiter(lease.logLimit ?? DEFAULT_LOG_LIMIT, buffer);
     const log = (stream: LogChunkWire['stream'], text: string) => {
-      if (limiter.truncated || serverCut) return;
+      if (limiter.truncated || sender.cut) return;
       if (!masker) return limiter.write(stream, text);
       let m = streamMaskers.get(stream);
       if (!m) streamMaskers.set(stream, (m = masker.fork()));
@@ -164,7 +139,7 @@ export class RunnerAgent {
     const flushMaskers = () => {
       for (const [stream, m] of streamMaskers) {
         const rest = m.flush();
-        if (rest && !serverCut) limiter.write(stream, rest);
+        if (rest && !sender.cut) limiter.write(stream, rest);
       }
     };
 

@@ -76,6 +76,8 @@ const BAD_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])
 
 /** Text PostgreSQL accepts: NUL becomes U+FFFD, lone surrogates become U+FFFD. */
 export function cleanText(s: string): string {
+  // The common case, checked natively: several times faster than the pattern over a large log.
+  if (!s.includes('\u0000') && (s as string & { isWellFormed(): boolean }).isWellFormed()) return s;
   BAD_TEXT.lastIndex = 0;
   return BAD_TEXT.test(s) ? s.replace(BAD_TEXT, '\uFFFD') : s;
 }

@@ -1,14 +1,16 @@
-// A job's log: whole, or followed live over Server-Sent Events until the job ends.
+// A job's log: whole, or followed live over Server-Sent Events until the job ends (one tail per
+// followed job writes to all its viewers: ../log-tails.ts).
 import type { FastifyInstance } from 'fastify';
-import { FINAL_JOB_STATUSES } from '../../pipeline/events.js';
 import { getJob } from '../../store/jobs.js';
-import { getJobLog, getLogChunks } from '../../store/logs.js';
+import { getJobLog } from '../../store/logs.js';
 import type { ServerContext } from '../context.js';
+import { LogTails, type LogViewer } from '../log-tails.js';
 
-/** A comment line every so often keeps proxies from closing a quiet stream. */
-const KEEPALIVE_MS = 15_000;
+/** How much unsent stream a viewer may have on the server before it is let go. */
+const MAX_BACKLOG = 16 * 1024 * 1024;
 
 export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const tails = new LogTails(ctx);
   app.get<{ Params: { id: string }; Querystring: { follow?: '1' | '0' | 'true' | 'false'; attempt?: number } }>(
     '/api/jobs/:id/log',
     {
@@ -30,56 +32,30 @@ export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      let lastSeq = 0;
+      // A viewer that reconnects says where it was (the `id` of the last event it got).
+      const last = Number(req.headers['last-event-id']);
+      const afterSeq = Number.isSafeInteger(last) && last > 0 ? last : 0;
       let closed = false;
-      let running = false;
-      let again = false;
-      // Whatever woke us, read what is new from the store: the store is the order of record, so
-      // a reader never misses or repeats a chunk, whichever replica recorded it.
-      const sendNew = async (): Promise<void> => {
-        for (const c of await getLogChunks(ctx.db, job.id, { attempt: req.query.attempt, afterSeq: lastSeq })) {
-          res.write(`event: log\nid: ${c.seq}\ndata: ${JSON.stringify({ stream: c.stream, at: c.at, text: c.text, attempt: c.attempt })}\n\n`);
-          lastSeq = c.seq;
-        }
-      };
-      const pump = async (): Promise<void> => {
-        if (running) {
-          again = true;
-          return;
-        }
-        running = true;
-        try {
-          do {
-            again = false;
-            await sendNew();
-            const now = await getJob(ctx.db, job.id);
-            if (now && FINAL_JOB_STATUSES.has(now.status) && !again) {
-              // What the final report wrote after the last wake-up still comes before `end`.
-              await sendNew();
-              res.write(`event: end\ndata: ${JSON.stringify({ status: now.status, exitCode: now.exitCode, logTruncated: now.logTruncated })}\n\n`);
-              return stop();
-            }
-          } while (again && !closed);
-        } catch (err) {
-          if (!closed) res.write(`event: error\ndata: ${JSON.stringify({ message: (err as Error).message })}\n\n`);
+      const viewer: LogViewer = {
+        write(text) {
+          if (closed) return;
+          // A viewer that reads slower than the job writes is let go, rather than have the
+          // server hold its backlog; it can reconnect with Last-Event-ID and read on.
+          if (res.writableLength > MAX_BACKLOG) {
+            res.write(`event: error\ndata: ${JSON.stringify({ message: 'this viewer fell too far behind; reconnect with Last-Event-ID to read on' })}\n\n`);
+            return viewer.close();
+          }
+          res.write(text);
+        },
+        close() {
+          if (closed) return;
+          closed = true;
           stop();
-        } finally {
-          running = false;
-        }
+          res.end();
+        },
       };
-      const unsubscribe = ctx.bus.subscribe((e) => {
-        if ((e.type === 'job.log' || e.type === 'job.state') && e.jobId === job.id) void pump();
-      });
-      const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
-      const stop = () => {
-        if (closed) return;
-        closed = true;
-        unsubscribe();
-        clearInterval(keepalive);
-        res.end();
-      };
-      req.raw.on('close', stop);
-      await pump();
+      const stop = tails.follow(job.id, req.query.attempt, viewer, afterSeq);
+      res.on('close', () => viewer.close());
     },
   );
 }
