@@ -13,13 +13,21 @@ const projectParam = { type: 'object', required: ['project'], properties: { proj
 export const variablesSchema = { type: 'object', maxProperties: 200, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: { type: 'string', maxLength: 65536 } } as const;
 
 export function pipelineRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get<{ Params: { project: number }; Querystring: { limit?: number; branch?: string } }>(
+  app.get<{ Params: { project: number }; Querystring: { limit?: number; branch?: string; before?: number } }>(
     '/api/projects/:project/pipelines',
-    { config: { access: 'viewer' }, schema: { summary: "A project's pipelines, newest first", tags: ['pipelines'], params: projectParam, querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 200 }, branch: { type: 'string' } } } } },
+    {
+      config: { access: 'viewer' },
+      schema: {
+        summary: "A project's pipelines, newest first (`before=N`: numbered below N, for paging back or finding one by number)",
+        tags: ['pipelines'],
+        params: projectParam,
+        querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 200 }, branch: { type: 'string' }, before: { type: 'integer', minimum: 1 } } },
+      },
+    },
     async (req, reply) => {
       const project = await projectById(ctx, req.params.project);
       if (!project) return reply.code(404).send({ error: 'not_found', message: `no project ${req.params.project}` });
-      return listPipelines(ctx.db, { project: project.path, limit: req.query.limit, branch: req.query.branch });
+      return listPipelines(ctx.db, { project: project.path, limit: req.query.limit, branch: req.query.branch, beforeNumber: req.query.before });
     },
   );
 
