@@ -1,7 +1,5 @@
 // `ferry demo` (what `npm start` runs): the tour from commit to production (src/demo/demo.ts).
 import type { Command } from 'commander';
-import { runDemo } from '../demo/demo.js';
-import { Narrator } from '../demo/narrator.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { useColor } from './view/index.js';
 
@@ -48,6 +46,9 @@ Examples:
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      // Loaded here: the demo brings the whole server (fastify, ...), which other commands
+      // should not pay for at start-up.
+      const [{ runDemo }, { Narrator }] = await Promise.all([import('../demo/demo.js'), import('../demo/narrator.js')]);
       const narrator = new Narrator({ out: process.stdout, tty: process.stdout.isTTY === true, color: useColor(process.stdout, process.env) });
       try {
         const outcome = await runDemo({ dir: flags.dir, keep: flags.keep === true, port, rps, narrator, interrupted });

@@ -6,9 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { formatIssues } from '../config/format.js';
-import { parseConfig } from '../config/load.js';
 import { detect, STACKS, type Detection } from '../init/detect.js';
-import { renderFerryYml } from '../init/templates.js';
 import { CliError, EXIT } from './exit-codes.js';
 
 const FILE = 'ferry.yml';
@@ -83,6 +81,8 @@ Exit codes: 0 written, 3 no such folder or ferry.yml already there (use --force)
       if (existsSync(path) && !flags.force && !flags.print) {
         throw new CliError(`${shown} already exists; nothing written. \`ferry init --print\` shows what init would write, \`--force\` replaces it.`, EXIT.ENVIRONMENT);
       }
+      // Loaded here: the YAML writer and the pipeline validator cost every command's start-up.
+      const [{ renderFerryYml }, { parseConfig }] = await Promise.all([import('../init/templates.js'), import('../config/load.js')]);
       const d = await detect(root, flags.stack);
       const text = renderFerryYml(d);
       const { config, issues } = parseConfig(text, FILE);
