@@ -34,6 +34,13 @@ function parseListen(value: string): { host: string; port: number } {
   return { host: m[1] || m[2] || '127.0.0.1', port };
 }
 
+/** Seconds, 0 to turn polling off. */
+function pollIntervalOption(value: string, name = '--poll-interval'): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new CliError(`${name}: give whole seconds (0 turns polling off), not \`${value}\``, EXIT.USAGE);
+  return n;
+}
+
 export function registerServer(program: Command): void {
   program
     .command('server')
@@ -47,6 +54,7 @@ export function registerServer(program: Command): void {
     .option('--no-delivery', 'do not carry out releases here (another replica does, or there are none)')
     .option('--edge-admin-port <n>', "the admin port of the edge this server starts when none runs (0: any free port)", (v: string) => Number.parseInt(v, 10))
     .option('--log-limit <size>', "the most log a job attempt keeps, like 100MiB (env FERRY_LOG_LIMIT; default 100MiB); past it the job runs on and its output is dropped", logLimitOption)
+    .option('--poll-interval <seconds>', 'how often remote projects without a webhook are polled for pushes (env FERRY_POLL_INTERVAL; 0: never)', (v: string) => pollIntervalOption(v), pollIntervalOption(process.env.FERRY_POLL_INTERVAL ?? '60', 'FERRY_POLL_INTERVAL'))
     .addHelpText(
       'after',
       `
@@ -54,15 +62,16 @@ Examples:
   ferry server                              embedded store under ~/.ferry, http://127.0.0.1:7700
   DATABASE_URL=postgres://… ferry server    PostgreSQL; start several for more capacity
   ferry server --no-runner --listen 127.0.0.1:8080
+  ferry server --poll-interval 30           poll remotes without webhooks every 30 s
 
 The first start prints an admin API token, once. Use it as FERRY_TOKEN.`,
     )
-    .action(async (opts: { listen: string; home: string; runner: boolean; runnerConcurrency: number; logRequests?: boolean; lease: number; delivery: boolean; edgeAdminPort?: number; logLimit?: number }) => {
+    .action(async (opts: { listen: string; home: string; runner: boolean; runnerConcurrency: number; logRequests?: boolean; lease: number; delivery: boolean; edgeAdminPort?: number; logLimit?: number; pollInterval: number }) => {
       const { host, port } = parseListen(opts.listen);
       const logLimit = opts.logLimit ?? logLimitOfEnv();
       // Loaded here: fastify and the server's modules are not for every command's start-up.
       const { startServer } = await import('../server/server.js');
-      const server = await startServer({ home: opts.home, databaseUrl: process.env.DATABASE_URL, host, port, runner: opts.runner, runnerConcurrency: opts.runnerConcurrency, logger: !!opts.logRequests, leaseMs: opts.lease * 1000, delivery: opts.delivery, edgeAdminPort: opts.edgeAdminPort, logLimit });
+      const server = await startServer({ home: opts.home, databaseUrl: process.env.DATABASE_URL, host, port, runner: opts.runner, runnerConcurrency: opts.runnerConcurrency, logger: !!opts.logRequests, leaseMs: opts.lease * 1000, delivery: opts.delivery, edgeAdminPort: opts.edgeAdminPort, logLimit, pollIntervalMs: opts.pollInterval * 1000 });
       const key = server.masterKey;
       // One write: whoever reads this (a supervisor, a test) gets the start-up message whole.
       let said = `Ferry server on ${server.url} (store: ${process.env.DATABASE_URL ? 'PostgreSQL' : join(opts.home, 'db')}; in-process runner: ${opts.runner ? `${opts.runnerConcurrency} at once` : 'off'})\n`;

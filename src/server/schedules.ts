@@ -16,6 +16,7 @@ import { getProject } from '../store/pipelines.js';
 import { createPipeline } from '../store/queue.js';
 import { dueSchedules, msUntilNextDue, noteScheduledPipeline, takeSlot, type Schedule } from '../store/schedules.js';
 import { publish, type ServerContext } from './context.js';
+import { BackgroundLoop } from './loop.js';
 import { planPipeline } from './trigger.js';
 
 /** A schedule the API refuses (400), with a message that says how to write it. */
@@ -103,42 +104,19 @@ export interface ScheduleLoopOptions {
 }
 
 /** Sleeps until the next schedule is due (at most maxSleepMs), fires what is due, again. */
-export class ScheduleLoop {
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private running: Promise<void> | null = null;
+export class ScheduleLoop extends BackgroundLoop {
   private readonly maxSleepMs: number;
 
   constructor(
     private readonly ctx: ServerContext,
     private readonly opts: ScheduleLoopOptions = {},
   ) {
+    super();
     this.maxSleepMs = opts.maxSleepMs ?? 1000;
   }
 
-  start(): void {
-    this.after(0);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
-  }
-
-  private after(ms: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.tick().then((wait) => {
-        this.running = null;
-        this.after(wait);
-      });
-    }, ms);
-    this.timer.unref();
-  }
-
   /** Fires what is due; returns how long to sleep. */
-  private async tick(): Promise<number> {
+  protected async turn(): Promise<number> {
     try {
       let failed = false;
       for (const s of await dueSchedules(this.ctx.db)) {

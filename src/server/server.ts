@@ -20,6 +20,7 @@ import { ensureEdge } from './edge-process.js';
 import { getProject } from '../store/pipelines.js';
 import { projectRepo } from './trigger.js';
 import { ScheduleLoop } from './schedules.js';
+import { PollLoop } from './poller.js';
 import type { EdgeClient } from '../edge/client.js';
 import { publish, type ServerContext } from './context.js';
 
@@ -42,6 +43,8 @@ export interface ServerOptions {
   edgeAdminPort?: number;
   /** Bytes of log each job attempt keeps (default: FERRY_LOG_LIMIT of `env`, else 100 MiB). */
   logLimit?: number;
+  /** How often remote projects without a webhook are polled (default 60 s; 0: never). */
+  pollIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -100,6 +103,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const schedules = new ScheduleLoop(ctx, { onError: (err) => process.stderr.write(`ferry server: schedules: ${err.message}\n`) });
     schedules.start();
 
+    // Every replica runs it too; the store gives each due project to one of them.
+    const pollMs = opts.pollIntervalMs ?? 60_000;
+    const poller = pollMs > 0 ? new PollLoop(ctx, { intervalMs: pollMs, onError: (err) => process.stderr.write(`ferry server: polling: ${err.message}\n`) }) : undefined;
+    poller?.start();
+
     let controller: DeliveryController | undefined;
     if (ctx.edge) {
       controller = new DeliveryController({
@@ -139,6 +147,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       async close() {
         clearInterval(reaper);
         await schedules.stop();
+        await poller?.stop();
         await unlisten?.();
         await controller?.stop();
         await runner?.stop();

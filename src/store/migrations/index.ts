@@ -10,6 +10,7 @@ import { sql as m005 } from './005_delivery.js';
 import { sql as m006 } from './006_log_limit.js';
 import { sql as m007 } from './007_schedules.js';
 import { sql as m008 } from './008_log_compression.js';
+import { sql as m009 } from './009_polled_refs.js';
 
 export interface Migration {
   version: number;
@@ -26,6 +27,7 @@ export const migrations: readonly Migration[] = [
   { version: 6, name: 'log_limit', sql: m006 },
   { version: 7, name: 'schedules', sql: m007 },
   { version: 8, name: 'log_compression', sql: m008 },
+  { version: 9, name: 'polled_refs', sql: m009 },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;
