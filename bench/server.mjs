@@ -79,18 +79,23 @@ async function pushLatency() {
     const lat = [];
     const fromRef = [];
     const refFile = join(dir, 'repo.git', 'refs', 'heads', 'main');
-    for (let i = 0; i < PUSHES; i++) {
+    // One push more than counted: the first after the server started is reported on its own.
+    let first = null;
+    for (let i = 0; i <= PUSHES; i++) {
       writeFileSync(join(work, 'n.txt'), String(i));
       git(work, 'add', '-A');
       git(work, 'commit', '-qm', `push ${i}`);
       const before = readFileSync(stamp, { flag: 'a+' }).toString();
       const wall0 = BigInt(Date.now()) * 1000000n;
+      if (process.env.BENCH_TRACE) writeFileSync('/tmp/trace.log', `push ${Date.now()}\n`, { flag: 'a' });
       git(work, 'push', '-q', 'server', 'main');
       for (let w = 0; w < 500; w++) {
         const now = existsSync(stamp) ? readFileSync(stamp, 'utf8') : '';
         if (now && now !== before) {
-          lat.push(Number(BigInt(now.trim()) - wall0) / 1e6);
-          fromRef.push(Number(BigInt(now.trim()) - statSync(refFile, { bigint: true }).mtimeNs) / 1e6);
+          if (i === 0) first = Number(BigInt(now.trim()) - wall0) / 1e6;
+          else lat.push(Number(BigInt(now.trim()) - wall0) / 1e6);
+          if (process.env.BENCH_TRACE) writeFileSync('/tmp/trace.log', `ran ${Number(BigInt(now.trim()) / 1000n) / 1000} ref ${Number(statSync(refFile, { bigint: true }).mtimeNs / 1000n) / 1000}\n`, { flag: 'a' });
+          if (i > 0) fromRef.push(Number(BigInt(now.trim()) - statSync(refFile, { bigint: true }).mtimeNs) / 1e6);
           break;
         }
         await sleep(2);
@@ -100,6 +105,7 @@ async function pushLatency() {
     const store = process.env.BENCH_DATABASE_URL ? 'PostgreSQL' : 'PGlite';
     console.log(`push to first job running (${store}), ${lat.length} pushes, from \`git push\`: p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms (goal p50 < 100 ms, p99 < 300 ms)`);
     console.log(`  from the ref update in the server's repository: p50 ${pct(fromRef, 50).toFixed(1)} ms, p99 ${pct(fromRef, 99).toFixed(1)} ms`);
+    console.log(`  the first push after the server started (not counted above): ${first?.toFixed(1)} ms from \`git push\``);
   } finally {
     await s.stop();
   }

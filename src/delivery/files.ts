@@ -1,19 +1,14 @@
 // A release's files on the server's host: the commit's tree (git archive) with the artifacts of
 // the jobs the deploy job needs unpacked over it, under FERRY_HOME/releases/<id>/files. Made
 // once per release and kept while the release may be rolled back to.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runCommand } from '../process/run.js';
 
-function run(cmd: string, args: string[], cwd?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${err.trim()}`))));
-  });
+/** Through the server's spawner (src/process/run.ts): the server's own spawns are costly. */
+async function run(cmd: string, args: string[], cwd?: string): Promise<void> {
+  await runCommand(cmd, args, { cwd });
 }
 
 export function releaseDir(home: string, releaseId: string): string {

@@ -1,15 +1,13 @@
 // What a pipeline needs to know about the commit it runs: read from the local repository with
 // plain git commands (git is the one tool Ferry requires on every machine that runs jobs).
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runCommand } from '../process/run.js';
 
-const run = promisify(execFile);
 
 export async function git(cwd: string, args: string[]): Promise<string> {
-  const { stdout } = await run('git', args, { cwd, maxBuffer: 64 * 1024 * 1024 });
-  return stdout;
+  // runCommand: through the server's spawner when there is one (see src/process/run.ts).
+  return (await runCommand('git', args, { cwd })).stdout.toString('utf8');
 }
 
 export interface CommitInfo {
@@ -120,12 +118,12 @@ function parseSignature(line: string): { name: string; email: string; iso: strin
  * commit of `repo`.
  */
 export async function readCommitWithFile(repo: string, rev: string, path: string): Promise<CommitWithFile> {
-  const out = await new Promise<Buffer>((resolve, reject) => {
-    const child = execFile('git', ['cat-file', '--batch'], { cwd: repo, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-    child.stdin!.end(`${rev}^{commit}\n${rev}^{commit}:${path}\n`);
-  }).catch(() => {
-    throw new NotARepositoryError(repo);
-  });
+  const out = await runCommand('git', ['cat-file', '--batch'], { cwd: repo, input: `${rev}^{commit}\n${rev}^{commit}:${path}\n` }).then(
+    (r) => r.stdout,
+    () => {
+      throw new NotARepositoryError(repo);
+    },
+  );
   // Each answer: "<sha> <type> <size>\n<size bytes>\n", or "<name> missing\n".
   const objects: { sha: string; type: string; body: Buffer }[] = [];
   let at = 0;

@@ -158,7 +158,7 @@ export class RunnerAgent {
 
     let outcome: OutcomeWire;
     try {
-      await transport.source(jobId, attempt, snapshotDir);
+      await transport.source(jobId, attempt, snapshotDir, lease.source);
       const env: Record<string, string> = {};
       // Never the runner's token, nor the master key (the server's own runner inherits the
       // server's environment): a job, even one of a fork, could otherwise print it.

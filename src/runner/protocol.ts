@@ -33,6 +33,11 @@ export interface JobLeaseWire {
    * sends the chunk marked `truncated`. The server enforces it anyway. Absent from older servers.
    */
   logLimit?: number;
+  /**
+   * The commit's files as a base64 tar, when small (the server's INLINE_SOURCE_MAX): the
+   * runner unpacks it instead of downloading `jobs/:id/source`. Absent: download it.
+   */
+  source?: string;
 }
 
 export interface LogChunkWire {

@@ -70,11 +70,12 @@ export class RunnerTransport {
     await this.call('POST', `/jobs/${jobId}/complete`, { attempt, outcome });
   }
 
-  /** Unpacks the commit of the job into `dir`. */
-  async source(jobId: string, attempt: number, dir: string): Promise<void> {
+  /** Unpacks the commit of the job into `dir`: from the lease when it came inline, else downloaded. */
+  async source(jobId: string, attempt: number, dir: string, inline?: string): Promise<void> {
+    if (inline) return untar(Readable.from([Buffer.from(inline, 'base64')]), dir);
     const res = await this.fetchRaw('GET', `/jobs/${jobId}/source?attempt=${attempt}`);
     if (!res.ok || !res.body) throw new Error(`cannot download the source: ${res.status}`);
-    await untar(res.body as WebReadableStream, dir);
+    await untar(Readable.fromWeb(res.body as WebReadableStream), dir);
   }
 
   fetchRaw(method: string, path: string, body?: Readable): Promise<Response> {
@@ -106,7 +107,7 @@ export class RunnerTransport {
           return false;
         }
         if (!res.ok || !res.body) throw new Error(`artifact download failed: ${res.status}`);
-        await untar(res.body as WebReadableStream, intoDir);
+        await untar(Readable.fromWeb(res.body as WebReadableStream), intoDir);
         return true;
       },
     };
@@ -121,7 +122,7 @@ export class RunnerTransport {
           return false;
         }
         if (!res.ok || !res.body) throw new Error(`cache download failed: ${res.status}`);
-        await untar(res.body as WebReadableStream, intoDir);
+        await untar(Readable.fromWeb(res.body as WebReadableStream), intoDir);
         return true;
       },
       save: async (key, fromDir, paths) => {
@@ -142,7 +143,7 @@ function tar(dir: string, files: string[]): Readable {
   return child.stdout;
 }
 
-async function untar(body: WebReadableStream, dir: string): Promise<void> {
+async function untar(body: Readable, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   const child = spawn('tar', ['-x', '-f', '-', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] });
   let err = '';
@@ -151,6 +152,6 @@ async function untar(body: WebReadableStream, dir: string): Promise<void> {
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar -x failed (${code}): ${err.trim()}`))));
   });
-  Readable.fromWeb(body).pipe(child.stdin);
+  body.pipe(child.stdin);
   await done;
 }

@@ -15,6 +15,9 @@ import { version } from '../cli/version.js';
 import { keyFingerprint, loadMasterKey } from '../secrets/crypto.js';
 import { logLimitFromEnv } from '../executor/log-limit.js';
 import { buildApp } from './app.js';
+import { parseConfig } from '../config/load.js';
+import { startSpawner } from '../process/run.js';
+import { pruneSources } from './sources.js';
 import { DeliveryController } from '../delivery/controller.js';
 import { ensureEdge } from './edge-process.js';
 import { getProject } from '../store/pipelines.js';
@@ -64,7 +67,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const logLimit = opts.logLimit ?? logLimitFromEnv(opts.env ?? process.env);
   const keyFile = join(opts.home, 'master.key');
   const masterKey = await loadMasterKey({ env: opts.env ?? process.env, keyFile });
-  const db: Db = await openDb({ home: opts.home, url: opts.databaseUrl });
+  // Before the store: the spawner must be forked while this process is small (src/process/run.ts).
+  const stopSpawner = await startSpawner();
+  const db: Db = await openDb({ home: opts.home, url: opts.databaseUrl }).catch(async (err) => {
+    await stopSpawner();
+    throw err;
+  });
   let unlisten: (() => Promise<void>) | undefined;
   try {
     let adminToken: string | undefined;
@@ -90,6 +98,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const port = typeof addr === 'object' && addr ? addr.port : opts.port;
     const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
     ctx.url = url;
+    // The first push should not wait for the pipeline file's validator to load (it is loaded on
+    // first use, which suits the CLI): load it now, while nothing waits.
+    setImmediate(() => {
+      try {
+        parseConfig('warm-up:\n  script: "true"\n', 'ferry.yml');
+      } catch {
+        // nothing depends on it
+      }
+    });
 
     const reaper = setInterval(() => {
       reapExpiredLeases(db).then(
@@ -98,6 +115,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       );
     }, REAP_EVERY_MS);
     reaper.unref();
+    // Commit tars no job has used for a day (src/server/sources.ts); hourly.
+    const pruner = setInterval(() => void pruneSources(opts.home).catch(() => undefined), 60 * 60 * 1000);
+    pruner.unref();
 
     // Every replica runs it; the store lets one of them fire each slot.
     const schedules = new ScheduleLoop(ctx, { onError: (err) => process.stderr.write(`ferry server: schedules: ${err.message}\n`) });
@@ -146,6 +166,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       masterKey: { source: masterKey.source, keyFile, fingerprint: keyFingerprint(masterKey.key) },
       async close() {
         clearInterval(reaper);
+        clearInterval(pruner);
         await schedules.stop();
         await poller?.stop();
         await unlisten?.();
@@ -153,11 +174,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         await runner?.stop();
         await app.close();
         await db.close();
+        await stopSpawner();
       },
     };
   } catch (err) {
     await unlisten?.().catch(() => undefined);
     await db.close().catch(() => undefined);
+    await stopSpawner();
     throw err;
   }
 }

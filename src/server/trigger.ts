@@ -54,10 +54,13 @@ export async function projectRepo(ctx: ServerContext, project: Project): Promise
 }
 
 export async function startPipeline(ctx: ServerContext, project: Project, req: TriggerRequest): Promise<{ pipelineId: string; number: number }> {
+  // Its jobs will want the commit's files: make them while the pipeline is planned and recorded
+  // (src/server/sources.ts), from the start when the trigger names the commit (a push). A
+  // failure here is the source route's to report, when a runner asks.
+  const early = req.rev && /^[0-9a-f]{40}$/.test(req.rev) && !isRemote(project.path) ? req.rev : null;
+  if (early) sourceTar(ctx, project, early).catch(() => undefined);
   const started = await planPipeline(ctx, project, req);
-  // Its jobs will want the commit's files: make them while the pipeline is recorded
-  // (src/server/sources.ts). A failure here is the source route's to report, when a runner asks.
-  sourceTar(ctx, project, started.sha).catch(() => undefined);
+  if (started.sha !== early) sourceTar(ctx, project, started.sha).catch(() => undefined);
   const { number, events } = await createPipeline(ctx.db, started);
   publish(ctx, events);
   return { pipelineId: started.pipelineId, number };

@@ -1,0 +1,133 @@
+// Running a short command to its end (git, tar), here or through the spawner.
+//
+// Why a spawner: Node starts a child with fork(), which copies the parent's page tables, so
+// it costs in proportion to the parent's memory, on the event loop. The server holds the
+// embedded PostgreSQL (about 700 MB mapped): there one spawn blocked every request for ~48 ms
+// (a small process: ~5 ms), and a push waits for several (git cat-file, git archive). The
+// server starts a small helper process once (./spawner-child.ts) and sends it the commands.
+import { execFile } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export interface RunOptions {
+  cwd?: string;
+  /** Written to the command's standard input (then closed). */
+  input?: string | Buffer;
+  /** The most stdout kept (default 64 MiB); past it the command is stopped and fails. */
+  maxBuffer?: number;
+}
+
+export interface RunResult {
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+/** A failed command (exit code, signal, or could not start), with what it wrote. */
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly code: number | string | null,
+    readonly stdout: Buffer,
+    readonly stderr: Buffer,
+  ) {
+    super(message);
+    this.name = 'CommandError';
+  }
+}
+
+type Runner = (cmd: string, args: string[], opts: RunOptions) => Promise<RunResult>;
+
+/** Runs in this process. */
+export function runHere(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { cwd: opts.cwd, encoding: 'buffer', maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (!err) return resolve({ stdout, stderr });
+      const code = (err as NodeJS.ErrnoException & { code?: number | string }).code ?? null;
+      const why = stderr.length ? stderr.toString('utf8').trim() : err.message;
+      reject(new CommandError(`${cmd} ${args.join(' ')} failed (${code}): ${why}`, code, stdout ?? Buffer.alloc(0), stderr ?? Buffer.alloc(0)));
+    });
+    // A command that exits without reading its input must not fail the write.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(opts.input ?? '');
+  });
+}
+
+let current: Runner = runHere;
+
+/**
+ * Runs `cmd` to its end: through the spawner when this process started one, else here. Only for
+ * commands that are safe to run twice: should the spawner die, those in flight run again here.
+ */
+export function runCommand(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return current(cmd, args, opts);
+}
+
+interface Reply {
+  id: number;
+  stdout?: Buffer | Uint8Array;
+  stderr?: Buffer | Uint8Array;
+  error?: { message: string; code: number | string | null };
+}
+
+/**
+ * Starts the spawner and sends every runCommand of this process to it; resolves to what stops
+ * it. Should the helper die, commands run here again (and those in flight are run here).
+ */
+export async function startSpawner(): Promise<() => Promise<void>> {
+  const child: ChildProcess = fork(fileURLToPath(new URL('./spawner-child.js', import.meta.url)), [], {
+    serialization: 'advanced',
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    // Not this process's flags (a test runner's, a profiler's): the helper is plain.
+    execArgv: [],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve()); // "ready"
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the spawner exited (${code}) before it was ready`)));
+  });
+  const pending = new Map<number, { cmd: string; args: string[]; opts: RunOptions; resolve: (r: RunResult) => void; reject: (e: Error) => void }>();
+  let next = 1;
+  let stopping = false;
+  child.on('message', (m: Reply) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (pending.size === 0) {
+      child.unref();
+      channel?.unref();
+    }
+    const stdout = Buffer.from(m.stdout ?? []);
+    const stderr = Buffer.from(m.stderr ?? []);
+    if (m.error) p.reject(new CommandError(m.error.message, m.error.code, stdout, stderr));
+    else p.resolve({ stdout, stderr });
+  });
+  child.on('exit', () => {
+    current = runHere;
+    for (const p of pending.values()) runHere(p.cmd, p.args, p.opts).then(p.resolve, p.reject);
+    pending.clear();
+    if (!stopping) process.stderr.write('ferry: the spawner stopped; commands run in this process now\n');
+  });
+  // The helper keeps this process alive only while a command is under way.
+  const channel = child.channel as { ref(): void; unref(): void } | undefined;
+  child.unref();
+  channel?.unref();
+  current = (cmd, args, opts) =>
+    new Promise((resolve, reject) => {
+      const id = next++;
+      if (pending.size === 0) {
+        child.ref();
+        channel?.ref();
+      }
+      pending.set(id, { cmd, args, opts, resolve, reject });
+      child.send({ id, cmd, args, opts });
+    });
+  return async () => {
+    stopping = true;
+    current = runHere;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.ref(); // wait for it
+    child.disconnect();
+    await exited;
+  };
+}
