@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alertNamesEnvironment, alertsForEnvironment, AlertmanagerPayloadError, parseAlertmanagerWebhook } from '../../src/delivery/alertmanager.js';
 import { fixture } from '../helpers/paths.js';
-import { debianBinary, freePort } from '../helpers/procs.js';
+import { debianBinary, freePort, killWithThisProcess } from '../helpers/procs.js';
 
 const FIXTURE = fixture('alertmanager', 'webhook-firing.json');
 
@@ -155,6 +155,7 @@ receivers:
       [`--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
+    killWithThisProcess(am);
     am.stderr!.setEncoding('utf8').on('data', (s: string) => (log = (log + s).slice(-4000)));
     const api = `http://127.0.0.1:${port}/api/v2`;
     await until(`Alertmanager to start (log: ${log})`, async () => ((await fetch(`${api}/status`)).ok ? true : undefined));

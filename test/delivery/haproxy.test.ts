@@ -19,7 +19,7 @@ import { HaproxyTraffic, slotWeights } from '../../src/delivery/targets/haproxy.
 import type { TargetContext } from '../../src/delivery/targets/types.js';
 import { startLoad } from '../helpers/load.js';
 import { fromRoot } from '../helpers/paths.js';
-import { debianBinary, freePort, waitFor } from '../helpers/procs.js';
+import { debianBinary, freePort, killWithThisProcess, waitFor } from '../helpers/procs.js';
 import { deliveryRig, type DeliveryRig, type EnvStatusBody } from './harness.js';
 
 /** The haproxy.cfg the docs tell teams to start from. */
@@ -140,6 +140,7 @@ describe('HAProxy as the traffic provider', { skip: bin ? false : 'haproxy is no
     writeFileSync(join(dir, 'haproxy.cfg'), cfg);
     const log = openSync(join(dir, 'haproxy.log'), 'a');
     haproxy = spawn(bin!, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', log, log] });
+    killWithThisProcess(haproxy);
     api = new HaproxyRuntime(socket);
     await waitFor(
       async () => {

@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLoad, type Load } from '../helpers/load.js';
-import { debianBinary, freePort } from '../helpers/procs.js';
+import { debianBinary, freePort, killWithThisProcess } from '../helpers/procs.js';
 import { deliveryRig, type DeliveryRig, type ReleaseDetail } from './harness.js';
 
 interface Detail extends ReleaseDetail {
@@ -47,6 +47,7 @@ async function until<T>(what: () => string, fn: () => Promise<T | undefined> | T
 function daemon(bin: string, args: string[]): { child: ChildProcess; log: () => string } {
   let log = '';
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  killWithThisProcess(child);
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (log = (log + s).slice(-4000)));
   return { child, log: () => log };
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { measurePrometheus, substituteQuery } from '../../src/delivery/analysis/prometheus.js';
 import type { MeasureContext, Measurement } from '../../src/delivery/analysis/types.js';
 import { fixture } from '../helpers/paths.js';
-import { debianBinary, freePort } from '../helpers/procs.js';
+import { debianBinary, freePort, killWithThisProcess } from '../helpers/procs.js';
 
 const CTX: MeasureContext = { environment: 'production', version: 'v2', stableVersion: 'v1', intervalMs: 5000, timeoutMs: 5000 };
 
@@ -155,6 +155,7 @@ scrape_configs:
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     children.push(prom);
+    killWithThisProcess(prom);
     prom.stderr!.setEncoding('utf8').on('data', (s: string) => (log = (log + s).slice(-4000)));
     const address = `http://127.0.0.1:${port}`;
 

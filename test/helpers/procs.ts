@@ -1,6 +1,6 @@
 // Looking at real processes from tests: is anything with this marker in its command line alive?
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 
 /** PIDs of live processes whose command line contains `marker`. */
 export function processesWith(marker: string): number[] {
@@ -71,4 +71,27 @@ export function debianBinary(bin: string, pkg: string): string | null {
     r = spawnSync('apt-get', ['install', '-y', '-qq', pkg], { env, stdio: 'ignore', timeout: 600_000 });
   }
   return existsSync(bin) ? bin : null;
+}
+
+/**
+ * Kills `child` if this test process ends without its own cleanup having run: a test runner's
+ * timeout or a Ctrl-C sends SIGTERM or SIGINT, which skips `after` hooks and would leave a
+ * daemon the test started (HAProxy, Prometheus) running. Returns what removes the guard.
+ */
+export function killWithThisProcess(child: ChildProcess): () => void {
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    kill();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('exit', kill);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  return () => {
+    process.off('exit', kill);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
 }
