@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { SseParser } from '../../src/cli/sse.js';
 import { makeRepo } from '../helpers/repo.js';
 import { waitFor } from '../helpers/procs.js';
+import { createSchema, PG_URL } from '../store/helpers.js';
 import { testServer, type TestServer } from './harness.js';
 
 interface SseEvent {
@@ -23,7 +24,7 @@ interface SseEvent {
  * Reads a job's SSE stream until `end` (or until `stopAfter` says to hang up). Resolves with the
  * events read.
  */
-function follow(server: TestServer, jobId: string, opts: { lastEventId?: number; stopAfter?: (events: SseEvent[]) => boolean } = {}): Promise<SseEvent[]> {
+function follow(server: Pick<TestServer, 'url' | 'token'>, jobId: string, opts: { lastEventId?: number; stopAfter?: (events: SseEvent[]) => boolean } = {}): Promise<SseEvent[]> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { authorization: `Bearer ${server.token}` };
     if (opts.lastEventId !== undefined) headers['last-event-id'] = String(opts.lastEventId);
@@ -157,5 +158,26 @@ test('ferry logs -f prints a server job live, to its end, and exits by its outco
     assert.match(local.stderr, /add --project/);
   } finally {
     await server.close();
+  }
+});
+
+test('a viewer on one replica follows a job whose runner reports to another', { skip: !PG_URL && 'FERRY_TEST_DATABASE_URL is not set', timeout: 120_000 }, async () => {
+  const schema = await createSchema();
+  // The job runs on A's runner and its log is recorded through A; the viewer asks B, whose bus
+  // never hears of it: B's tail finds the chunks by looking every second.
+  const a = await testServer({ databaseUrl: schema.url });
+  const b = await testServer({ databaseUrl: schema.url, runner: false });
+  try {
+    const { pipelineId, jobId } = await startJob(a, `slow:\n  script: |\n    for i in $(seq 1 10); do echo "line $i"; sleep 0.2; done\n`);
+    const events = await follow({ url: b.url, token: a.token }, jobId); // one store: A's token is good on B
+    assert.deepEqual(numbered(events), Array.from({ length: 10 }, (_, i) => `line ${i + 1}`));
+    assert.equal(events.at(-1)!.type, 'end');
+    assert.equal(events.at(-1)!.data.status, 'success');
+    assert.ok(events.filter((e) => e.type === 'log').length > 1, 'the lines came while the job ran, not all at the end');
+    assert.equal((await a.waitPipeline(pipelineId)).status, 'success');
+  } finally {
+    await b.close();
+    await a.close();
+    await schema.drop();
   }
 });
