@@ -6,11 +6,6 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand } from '../process/run.js';
 
-/** Through the server's spawner (src/process/run.ts): the server's own spawns are costly. */
-async function run(cmd: string, args: string[], cwd?: string): Promise<void> {
-  await runCommand(cmd, args, { cwd });
-}
-
 export function releaseDir(home: string, releaseId: string): string {
   return join(home, 'releases', releaseId);
 }
@@ -23,10 +18,11 @@ export async function prepareReleaseFiles(p: { home: string; releaseId: string; 
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   const tar = join(releaseDir(p.home, p.releaseId), 'source.tar');
-  await run('git', ['archive', '--format=tar', `--output=${tar}`, p.sha], p.repo);
-  await run('tar', ['-xf', tar, '-C', tmp]);
+  // Through the server's spawner (src/process/run.ts): the server's own spawns are costly.
+  await runCommand('git', ['archive', '--format=tar', `--output=${tar}`, p.sha], { cwd: p.repo });
+  await runCommand('tar', ['-xf', tar, '-C', tmp]);
   await rm(tar, { force: true });
-  for (const a of p.artifactTars) if (existsSync(a)) await run('tar', ['-xf', a, '-C', tmp]);
+  for (const a of p.artifactTars) if (existsSync(a)) await runCommand('tar', ['-xf', a, '-C', tmp]);
   await rename(tmp, dir);
   return dir;
 }

@@ -5,17 +5,17 @@
 // embedded PostgreSQL (about 700 MB mapped): there one spawn blocked every request for ~48 ms
 // (a small process: ~5 ms), and a push waits for several (git cat-file, git archive). The
 // server starts a small helper process once (./spawner-child.ts) and sends it the commands.
-import { execFile } from 'node:child_process';
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export interface RunOptions {
   cwd?: string;
   /** Written to the command's standard input (then closed). */
   input?: string | Buffer;
-  /** The most stdout kept (default 64 MiB); past it the command is stopped and fails. */
-  maxBuffer?: number;
 }
+
+/** The most output kept; past it the command is stopped and fails. */
+const MAX_OUTPUT = 64 * 1024 * 1024;
 
 export interface RunResult {
   stdout: Buffer;
@@ -40,7 +40,7 @@ type Runner = (cmd: string, args: string[], opts: RunOptions) => Promise<RunResu
 /** Runs in this process. */
 export function runHere(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { cwd: opts.cwd, encoding: 'buffer', maxBuffer: opts.maxBuffer ?? 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile(cmd, args, { cwd: opts.cwd, encoding: 'buffer', maxBuffer: MAX_OUTPUT }, (err, stdout, stderr) => {
       if (!err) return resolve({ stdout, stderr });
       const code = (err as NodeJS.ErrnoException & { code?: number | string }).code ?? null;
       const why = stderr.length ? stderr.toString('utf8').trim() : err.message;

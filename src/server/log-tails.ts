@@ -1,9 +1,9 @@
 // Live followers of job logs. However many viewers follow one job, one tail reads what is new
 // from the store and writes it to all of them: a thousand viewers cost one query per wake-up,
 // not a thousand. The store stays the order of record: a viewer first reads what was written
-// before it came (from the Last-Event-ID it gives, when it reconnects), and meanwhile keeps what
-// the tail hands out; then it gets everything after what it read, so it never misses or repeats
-// a chunk, whichever replica recorded it.
+// before it came (after the Last-Event-ID it gives, when it reconnects); then the tail reads from
+// the furthest-behind viewer's place and hands each what it has not had, so no one misses or
+// repeats a chunk, whichever replica recorded it.
 import { FINAL_JOB_STATUSES } from '../pipeline/events.js';
 import { getJob } from '../store/jobs.js';
 import { getLogChunks, type LogChunk } from '../store/logs.js';
@@ -28,7 +28,7 @@ function errorEvent(err: unknown): string {
   return `event: error\ndata: ${JSON.stringify({ message: (err as Error).message })}\n\n`;
 }
 
-export function logEvent(c: LogChunk): string {
+function logEvent(c: LogChunk): string {
   return `event: log\nid: ${c.seq}\ndata: ${JSON.stringify({ stream: c.stream, at: c.at, text: c.text, attempt: c.attempt })}\n\n`;
 }
 
@@ -41,7 +41,7 @@ interface Follower {
 }
 
 class Tail {
-  readonly followers = new Set<Follower>();
+  private readonly followers = new Map<LogViewer, Follower>();
   private running = false;
   private again = false;
   /** The `end` event, once the job is over: later arrivals get it after catching up. */
@@ -60,14 +60,14 @@ class Tail {
       if ((e.type === 'job.log' || e.type === 'job.state') && e.jobId === jobId) void this.pump();
     });
     this.keepalive = setInterval(() => {
-      for (const f of this.followers) f.viewer.write(': keepalive\n\n');
+      for (const f of this.followers.values()) f.viewer.write(': keepalive\n\n');
     }, KEEPALIVE_MS);
     this.poll = setInterval(() => void this.pump(), POLL_MS);
   }
 
   async add(viewer: LogViewer, afterSeq: number): Promise<void> {
     const f: Follower = { viewer, live: false, lastSeq: afterSeq };
-    this.followers.add(f);
+    this.followers.set(viewer, f);
     try {
       for (const c of await getLogChunks(this.ctx.db, this.jobId, { attempt: this.attempt, afterSeq })) {
         viewer.write(logEvent(c));
@@ -81,8 +81,7 @@ class Tail {
   }
 
   remove(viewer: LogViewer): void {
-    for (const f of this.followers) if (f.viewer === viewer) this.followers.delete(f);
-    if (this.followers.size === 0) this.stop();
+    if (this.followers.delete(viewer) && this.followers.size === 0) this.stop();
   }
 
   private drop(f: Follower, last: string): void {
@@ -92,7 +91,7 @@ class Tail {
   }
 
   private live(): Follower[] {
-    return [...this.followers].filter((f) => f.live);
+    return [...this.followers.values()].filter((f) => f.live);
   }
 
   /**
@@ -106,7 +105,7 @@ class Tail {
     for (const c of await getLogChunks(this.ctx.db, this.jobId, { attempt: this.attempt, afterSeq: from })) {
       const text = logEvent(c);
       for (const f of live) {
-        if (c.seq <= f.lastSeq || !this.followers.has(f)) continue;
+        if (c.seq <= f.lastSeq || !this.followers.has(f.viewer)) continue;
         f.viewer.write(text);
         f.lastSeq = c.seq;
       }

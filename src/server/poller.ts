@@ -9,11 +9,9 @@ import type { PipelineStarted } from '../pipeline/events.js';
 import { git } from '../pipeline/git.js';
 import { getProject } from '../store/pipelines.js';
 import { claimDuePolls, forgetRefs, moveRef, seenRefs } from '../store/polling.js';
-import { createPipeline } from '../store/queue.js';
-import { publish, type ServerContext } from './context.js';
+import type { ServerContext } from './context.js';
 import { BackgroundLoop } from './loop.js';
-import { sourceTar } from './sources.js';
-import { planPipeline } from './trigger.js';
+import { planPipeline, recordClaimed } from './trigger.js';
 
 /** `git ls-remote` of a repository: its branch and tag heads, tags as the commits they name. */
 export async function remoteHeads(cwd: string, url: string): Promise<Map<string, string>> {
@@ -57,15 +55,8 @@ export async function pollProject(ctx: ServerContext, projectId: number, firstPo
       // next poll does not try again; a new commit there is polled as usual.
       onError(new Error(`${project.name} ${ref} ${sha.slice(0, 8)}: ${(err as Error).message}`));
     }
-    const events = await ctx.db.transaction(async (tx) => {
-      if (!(await moveRef(tx, projectId, ref, before, sha)) || !planned) return [];
-      return (await createPipeline(tx, planned)).events;
-    });
-    if (events.length && planned) {
-      sourceTar(ctx, project, sha).catch(() => undefined);
-      started.push(planned.pipelineId);
-    }
-    publish(ctx, events);
+    const id = await recordClaimed(ctx, project, planned, (tx) => moveRef(tx, projectId, ref, before, sha));
+    if (id) started.push(id);
   }
   return started;
 }

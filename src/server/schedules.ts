@@ -13,11 +13,10 @@ import { ConfigError } from '../config/types.js';
 import type { PipelineStarted } from '../pipeline/events.js';
 import { NoPipelineError } from '../pipeline/plan.js';
 import { getProject } from '../store/pipelines.js';
-import { createPipeline } from '../store/queue.js';
 import { dueSchedules, msUntilNextDue, noteScheduledPipeline, takeSlot, type Schedule } from '../store/schedules.js';
-import { publish, type ServerContext } from './context.js';
+import type { ServerContext } from './context.js';
 import { BackgroundLoop } from './loop.js';
-import { planPipeline } from './trigger.js';
+import { planPipeline, recordClaimed } from './trigger.js';
 
 /** A schedule the API refuses (400), with a message that says how to write it. */
 export class ScheduleError extends Error {
@@ -77,24 +76,23 @@ export async function fireSchedule(ctx: ServerContext, s: Schedule): Promise<str
   const seen = s.nextRunAt;
   // Counted from now rather than from the slot: missed slots make one run, not one each.
   const next = nextRun(s.cron, s.timezone, new Date(Math.max(Date.now(), seen.getTime()))) ?? NEVER;
+  const project = await getProject(ctx.db, s.projectId);
+  if (!project) return null; // deleted, and its schedules with it
   let started: PipelineStarted | null = null;
   let error: string | null = null;
   try {
-    const project = await getProject(ctx.db, s.projectId);
-    if (!project) return null; // deleted, and its schedules with it
     // Like GitLab's, a scheduled pipeline runs as the schedule's owner: trusted, in their name.
     started = await planPipeline(ctx, project, { rev: s.branch ?? undefined, source: 'schedule', variables: s.variables, trusted: true, triggeredBy: s.createdBy, scheduledAt: seen });
   } catch (err) {
     error = whyNoPipeline(err);
   }
-  const events = await ctx.db.transaction(async (tx) => {
-    if (!(await takeSlot(tx, s.id, seen, next, error)) || !started) return [];
-    const { events } = await createPipeline(tx, started);
-    await noteScheduledPipeline(tx, s.id, started.pipelineId);
-    return events;
-  });
-  publish(ctx, events);
-  return events.length ? started!.pipelineId : null;
+  return recordClaimed(
+    ctx,
+    project,
+    started,
+    (tx) => takeSlot(tx, s.id, seen, next, error),
+    (tx, pipelineId) => noteScheduledPipeline(tx, s.id, pipelineId),
+  );
 }
 
 export interface ScheduleLoopOptions {

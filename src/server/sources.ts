@@ -1,12 +1,13 @@
 // The commit's files as a tar, made once per commit under FERRY_HOME/sources and kept while
 // used: every job of a pipeline downloads the same files. Tars not used for a day are removed
-// (pruneSources); a job of an old pipeline (a retry, a manual job) makes its tar again. The archive is started as soon as a pipeline is
-// recorded (src/server/trigger.ts), so the first job's runner finds it made or being made
-// instead of waiting for a `git archive` it asked for; both share one promise per file.
-import { existsSync, utimesSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+// (pruneSources); a job of an old pipeline (a retry, a manual job) makes its tar again. The
+// archive is started as soon as a pipeline is triggered (src/server/trigger.ts), so the first
+// job's runner finds it made or being made instead of waiting for a `git archive` it asked
+// for; both share one promise per file.
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { getProject, type Project } from '../store/pipelines.js';
+import type { Project } from '../store/pipelines.js';
 import { runCommand } from '../process/run.js';
 import type { ServerContext } from './context.js';
 import { projectRepo } from './trigger.js';
@@ -17,13 +18,10 @@ const making = new Map<string, Promise<string>>();
 export function sourceTar(ctx: ServerContext, project: Project, sha: string): Promise<string> {
   const file = join(ctx.home, 'sources', `${project.id}-${sha}.tar`);
   if (existsSync(file)) {
-    // Its mtime says when it was last used (file systems mounted noatime keep no access time).
-    try {
-      const now = new Date();
-      utimesSync(file, now, now);
-    } catch {
-      // removed meanwhile: the caller's read fails and the runner's download asks again
-    }
+    // Its mtime says when it was last used (file systems mounted noatime keep no access time);
+    // not awaited: every lease comes here. Removed meanwhile: the read fails, the runner asks again.
+    const now = new Date();
+    utimes(file, now, now).catch(() => undefined);
     return Promise.resolve(file);
   }
   let p = making.get(file);
@@ -61,10 +59,8 @@ const INLINE_WAIT_MS = 250;
  * job and the job running). Undefined for a large commit or when the tar cannot be made now:
  * the runner then downloads it (GET .../source), which says what went wrong.
  */
-export async function inlineSource(ctx: ServerContext, projectId: number, sha: string): Promise<string | undefined> {
+export async function inlineSource(ctx: ServerContext, project: Project, sha: string): Promise<string | undefined> {
   try {
-    const project = await getProject(ctx.db, projectId);
-    if (!project) return undefined;
     // The archive was started when the pipeline was recorded and is usually made by now; a
     // large one still being made is left to the download, which runs under the job's
     // heartbeat (the lease answer does not).

@@ -11,6 +11,7 @@ import { pipelineStartedEvent } from '../pipeline/started.js';
 import { commitInfo, defaultBranchOf, git, readCommitWithFile, type CommitInfo } from '../pipeline/git.js';
 import { plan } from '../pipeline/plan.js';
 import { pipelineVariables } from '../pipeline/variables.js';
+import type { Db } from '../store/db.js';
 import { isRemote, type Project } from '../store/pipelines.js';
 import { createPipeline } from '../store/queue.js';
 import { slug } from '../executor/workspace.js';
@@ -67,8 +68,34 @@ export async function startPipeline(ctx: ServerContext, project: Project, req: T
 }
 
 /**
+ * Records a planned pipeline in the transaction that claims what triggered it (a schedule's
+ * slot, a polled head), so that of the replicas that all planned it one records it. `claim`
+ * runs even when nothing was planned (it notes that the trigger was seen); `recorded` runs in
+ * the same transaction after the pipeline. Starts the commit's tar, as startPipeline does.
+ * Returns the pipeline's id; null when the claim was lost or nothing was planned.
+ */
+export async function recordClaimed(
+  ctx: ServerContext,
+  project: Project,
+  planned: PipelineStarted | null,
+  claim: (tx: Db) => Promise<boolean>,
+  recorded?: (tx: Db, pipelineId: string) => Promise<void>,
+): Promise<string | null> {
+  const events = await ctx.db.transaction(async (tx) => {
+    if (!(await claim(tx)) || !planned) return [];
+    const { events } = await createPipeline(tx, planned);
+    await recorded?.(tx, planned.pipelineId);
+    return events;
+  });
+  publish(ctx, events);
+  if (!events.length || !planned) return null;
+  sourceTar(ctx, project, planned.sha).catch(() => undefined);
+  return planned.pipelineId;
+}
+
+/**
  * The pipeline a trigger makes, planned but not recorded: the caller records it with
- * createPipeline (in its own transaction, for schedules: see src/server/schedules.ts).
+ * createPipeline (startPipeline) or recordClaimed.
  */
 /**
  * The commit a trigger names and its ferry.yml. A push or webhook names a full sha and says

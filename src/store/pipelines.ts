@@ -169,14 +169,33 @@ export async function findProject(db: Db, path: string): Promise<Project | null>
   return row ? toProject(row) : null;
 }
 
-/** A repository URL (https://, ssh://, file://, git@host:path) rather than a path on this machine. */
+/**
+ * What a repository URL (https://, ssh://, file://, git@host:path) looks like, rather than a
+ * path on this machine; case-insensitive. One pattern for isRemote and for SQL (`path ~* ...`,
+ * src/store/polling.ts): both engines read it the same way.
+ */
+export const REMOTE_PATH = '^[a-z+]+://|^[^/]+@[^:]+:';
+const REMOTE = new RegExp(REMOTE_PATH, 'i');
+
 export function isRemote(path: string): boolean {
-  return /^[a-z+]+:\/\/|^[^/]+@[^:]+:/i.test(path);
+  return REMOTE.test(path);
 }
 
 export async function getProject(db: Db, id: number): Promise<Project | null> {
   const [row] = await db.query<ProjectRow>('SELECT * FROM projects WHERE id = $1', [id]);
   return row ? toProject(row) : null;
+}
+
+/**
+ * What a job's runner needs of its pipeline: the project, the commit and the pipeline's
+ * variables, in one read (getPipeline would read every job of the pipeline too).
+ */
+export async function getPipelineSource(db: Db, pipelineId: string): Promise<{ project: Project; sha: string; variables: Record<string, string> } | null> {
+  const [row] = await db.query<ProjectRow & { sha: string; variables: Record<string, string> | null }>(
+    'SELECT pr.*, p.sha, p.variables FROM pipelines p JOIN projects pr ON pr.id = p.project_id WHERE p.id = $1',
+    [pipelineId],
+  );
+  return row ? { project: toProject(row), sha: row.sha, variables: row.variables ?? {} } : null;
 }
 
 export async function listProjects(db: Db): Promise<Project[]> {

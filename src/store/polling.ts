@@ -2,6 +2,7 @@
 // replica claiming each poll, and the heads last seen, moved by compare-and-set so that a
 // changed head makes one pipeline however many replicas saw it.
 import type { Db } from './db.js';
+import { REMOTE_PATH } from './pipelines.js';
 
 /**
  * Claims the projects due for a poll (never polled, or not for `intervalMs`) that have no
@@ -13,14 +14,14 @@ export async function claimDuePolls(db: Db, intervalMs: number, limit = 20): Pro
     `WITH due AS (
        SELECT id, polled_at IS NULL AS first_poll FROM projects
        WHERE webhook_secret IS NULL
-         AND (path ~* '^[a-z+]+://' OR path ~ '^[^/]+@[^:]+:')
+         AND path ~* $3
          AND (polled_at IS NULL OR polled_at <= now() - make_interval(secs => $1::double precision / 1000))
        ORDER BY polled_at NULLS FIRST
        LIMIT $2
        FOR UPDATE SKIP LOCKED
      )
      UPDATE projects p SET polled_at = now() FROM due WHERE p.id = due.id RETURNING p.id, due.first_poll`,
-    [intervalMs, limit],
+    [intervalMs, limit, REMOTE_PATH],
   );
   return rows.map((r) => ({ id: r.id, firstPoll: r.first_poll }));
 }

@@ -15,7 +15,7 @@ import { DEFAULT_LOG_LIMIT } from '../../executor/log-limit.js';
 import type { JobLeaseWire, LeaseRequest, LogChunkWire, LogsAnswerWire, OutcomeWire, ReportWire } from '../../runner/protocol.js';
 import { RUNNER_API } from '../../runner/protocol.js';
 import { SecretError } from '../../secrets/crypto.js';
-import { getProject } from '../../store/pipelines.js';
+import { getPipelineSource } from '../../store/pipelines.js';
 import { complete, heartbeat, lease } from '../../store/queue.js';
 import { RunRecorder } from '../../store/recorder.js';
 import { publish, type ServerContext } from '../context.js';
@@ -83,11 +83,10 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
         if (l) {
           // Had the runner hung up meanwhile, it never heart-beats: the reaper requeues the job.
           publish(ctx, events);
-          // Not getPipeline: that reads every job of the pipeline, for each lease.
-          const [p] = await ctx.db.query<{ project_id: number; sha: string; variables: Record<string, string> }>('SELECT project_id, sha, variables FROM pipelines WHERE id = $1', [l.pipelineId]);
+          const p = await getPipelineSource(ctx.db, l.pipelineId);
           let secrets: Record<string, string>;
           try {
-            secrets = p ? await secretsForJob(ctx, { projectId: p.project_id, variables: p.variables }, l.job) : {};
+            secrets = p ? await secretsForJob(ctx, { projectId: p.project.id, variables: p.variables }, l.job) : {};
           } catch (err) {
             // Never run a job with a secret silently missing: fail it, saying which and why.
             if (!(err instanceof SecretError)) throw err;
@@ -101,7 +100,7 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
           // Injected here, never recorded: the pipeline's stored variables hold no secret.
           const secretNames = Object.keys(secrets);
           if (secretNames.length) maskers.remember(l.jobId, l.attempt, Object.values(secrets));
-          const source = p ? await inlineSource(ctx, p.project_id, p.sha) : undefined;
+          const source = p ? await inlineSource(ctx, p.project, p.sha) : undefined;
           const body: JobLeaseWire = { jobId: l.jobId, pipelineId: l.pipelineId, attempt: l.attempt, job: l.job, variables: { ...p?.variables, ...secrets }, secretNames, heartbeatMs: heartbeatEvery(ctx.leaseMs), logLimit: ctx.logLimit ?? DEFAULT_LOG_LIMIT, ...(source ? { source } : {}) };
           return body;
         }
@@ -210,9 +209,8 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req, reply) => {
       const held = await holder(ctx, req.params.id, req.query.attempt, req.runner!.id);
       if (!held) return lost(reply);
-      const [p] = await ctx.db.query<{ project_id: number; sha: string }>('SELECT project_id, sha FROM pipelines WHERE id = $1', [held.pipeline_id]);
-      const project = (await getProject(ctx.db, p!.project_id))!;
-      const file = await sourceTar(ctx, project, p!.sha);
+      const p = (await getPipelineSource(ctx.db, held.pipeline_id))!;
+      const file = await sourceTar(ctx, p.project, p.sha);
       return reply.type('application/x-tar').send(createReadStream(file));
     },
   );
