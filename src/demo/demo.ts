@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { api, type ClientOptions } from '../cli/client.js';
 import { formatDuration } from '../cli/view/model.js';
-import { freePort } from '../edge/supervisor.js';
+import { freePort } from '../process/free-port.js';
 import { doraFigures } from '../delivery/dora.js';
 import { stopEdge } from '../server/edge-process.js';
 import { startServer, type RunningServer } from '../server/server.js';

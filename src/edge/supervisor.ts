@@ -5,8 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, type WriteStream } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { dirname } from 'node:path';
+import { freePort } from '../process/free-port.js';
 import type { InstanceSpec, InstanceState, InstanceStatus, ProbeConfig } from './api.js';
 import { ConflictError } from './errors.js';
 
@@ -35,18 +35,6 @@ export interface InstanceRecord {
 const KILL_AFTER_MS = 5_000;
 /** A process that stayed up this long after being ready was healthy: its next crash backs off from the start again. */
 const HEALTHY_RUN_MS = 10_000;
-
-/** A free TCP port on 127.0.0.1: bind port 0, read it, close. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** One HTTP GET; true on a 2xx answer within timeoutMs. A fresh connection every time. */
 export function probe(port: number, path: string, timeoutMs: number): Promise<boolean> {

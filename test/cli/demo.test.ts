@@ -33,6 +33,12 @@ function demo(dir: string, opts: { onOutput?: (out: string, child: ReturnType<ty
   });
 }
 
+/** The output for a failure message, its end first: CI shows the start of a long message only. */
+function lastFirst(out: string): string {
+  const lines = out.trimEnd().split('\n');
+  return `last lines:\n${lines.slice(-25).join('\n')}\n\nthe whole output:\n${out}`;
+}
+
 /** Processes started by the demo: everything it runs lives under its folder (store, edge, releases). */
 async function leftovers(dir: string): Promise<number[]> {
   // A process that is exiting may still be listed for a moment.
@@ -47,7 +53,7 @@ async function leftovers(dir: string): Promise<number[]> {
 test('ferry demo: v1 reaches production, v2 is rolled back by the canary analysis with figures, v3 reaches production, nothing left running', { timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-demo-test-'));
   const r = await demo(dir);
-  assert.equal(r.code, 0, r.out);
+  assert.equal(r.code, 0, lastFirst(r.out));
   const out = r.out;
   const at = (needle: string | RegExp) => {
     const i = typeof needle === 'string' ? out.indexOf(needle) : out.search(needle);
@@ -110,7 +116,7 @@ test('ferry demo stopped with Ctrl-C mid-release stops everything it started and
     },
   });
   assert.ok(sent, `the demo reached staging:\n${r.out}`);
-  assert.equal(r.code, 130, r.out);
+  assert.equal(r.code, 130, lastFirst(r.out));
   assert.match(r.out, /Interrupted: stopping everything/);
   assert.deepEqual(await leftovers(dir), [], 'no process of the demo is left running');
 });

@@ -51,14 +51,7 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
 }
 
 /** A port that was free on 127.0.0.1 a moment ago (for a child process that must be told one). */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+export { freePort } from '../../src/process/free-port.js';
 
 /** A binary from a Debian package, installed when missing and we may (root, apt); null if not. */
 export function debianBinary(bin: string, pkg: string): string | null {
