@@ -49,13 +49,28 @@ export async function createUserToken(db: Db, name: string, role: Role, tokenNam
   });
 }
 
+/**
+ * Writes `sql` (which stamps a row as used now) for `key` at most once every `everyMs` in this
+ * process: authentication reads on every request, but a write on each cost more than the rest of
+ * a small request on the embedded store.
+ */
+const touched = new Map<string, number>();
+async function touchAtMost(db: Db, key: string, everyMs: number, sql: string, param: unknown): Promise<void> {
+  const now = Date.now();
+  if (now - (touched.get(key) ?? 0) < everyMs) return;
+  touched.set(key, now);
+  if (touched.size > 10_000) touched.clear();
+  await db.query(sql, [param]);
+}
+
 export async function principalForToken(db: Db, token: string): Promise<Principal | null> {
+  const hash = hashToken(token);
   const [row] = await db.query<{ user_id: number; name: string; role: string }>(
-    `UPDATE api_tokens t SET last_used_at = now() FROM users u
-     WHERE t.hash = $1 AND u.id = t.user_id RETURNING t.user_id, u.name, u.role`,
-    [hashToken(token)],
+    'SELECT t.user_id, u.name, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1',
+    [hash],
   );
   if (!row || !isRole(row.role)) return null;
+  await touchAtMost(db, `token:${hash}`, 60_000, 'UPDATE api_tokens SET last_used_at = now() WHERE hash = $1', hash);
   return { userId: row.user_id, name: row.name, role: row.role };
 }
 
@@ -75,12 +90,17 @@ export async function registerRunner(db: Db, name: string, tags: string[]): Prom
   return { id, token };
 }
 
+/** How often a runner's requests write its last_seen_at (well inside the minute that counts it online). */
+export const RUNNER_SEEN_EVERY_SECONDS = 10;
+
 export async function runnerForToken(db: Db, token: string): Promise<RunnerRow | null> {
   const [row] = await db.query<{ id: string; name: string; tags: string[]; created_at: Date; last_seen_at: Date | null; info: Record<string, unknown> }>(
-    'UPDATE runners SET last_seen_at = now() WHERE hash = $1 RETURNING id, name, tags, created_at, last_seen_at, info',
+    'SELECT id, name, tags, created_at, last_seen_at, info FROM runners WHERE hash = $1',
     [hashToken(token)],
   );
-  return row ? { id: row.id, name: row.name, tags: row.tags, createdAt: row.created_at, lastSeenAt: row.last_seen_at, info: row.info } : null;
+  if (!row) return null;
+  await touchAtMost(db, `runner:${row.id}`, RUNNER_SEEN_EVERY_SECONDS * 1000, 'UPDATE runners SET last_seen_at = now() WHERE id = $1', row.id);
+  return { id: row.id, name: row.name, tags: row.tags, createdAt: row.created_at, lastSeenAt: row.last_seen_at, info: row.info };
 }
 
 export async function listRunners(db: Db): Promise<RunnerRow[]> {
