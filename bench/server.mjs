@@ -52,7 +52,7 @@ async function startServer(args) {
   if (process.env.BENCH_DATABASE_URL) env.DATABASE_URL = await freshSchema(process.env.BENCH_DATABASE_URL);
   const child = spawn(process.execPath, [...nodeArgs, ferry, 'server', '--home', home, '--listen', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
   let err = '';
-  child.stderr.on('data', (d) => (err += d));
+  child.stderr.on('data', (d) => { err += d; if (process.env.BENCH_SERVER_STDERR) process.stderr.write(d); });
   while (!/fry_[A-Za-z0-9_-]+/.test(err)) {
     if (child.exitCode !== null) throw new Error(err);
     await sleep(20);
@@ -144,7 +144,7 @@ async function remoteRunners(s, n, concurrency = 1) {
     const r = await s.api('POST', '/api/runners', { name: `bench-${i}` });
     runners.push(spawn(process.execPath, [...nodeArgs, ferry, 'runner', '--server', s.url, '--token', r.token, '-j', String(concurrency), '--work-dir', mkdtempSync(join(tmpdir(), 'ferry-bench-runner-'))], { stdio: 'ignore' }));
   }
-  return { stop: () => Promise.all(runners.map((r) => new Promise((res) => { if (r.exitCode !== null) return res(); r.once('close', res); r.kill('SIGTERM'); }))) };
+  return { pids: runners.map((r) => r.pid), stop: () => Promise.all(runners.map((r) => new Promise((res) => { if (r.exitCode !== null) return res(); r.once('close', res); r.kill('SIGTERM'); }))) };
 }
 
 /** A project whose ferry.yml is `yml`; starts its pipeline and returns the first job's id once it runs. */
@@ -167,7 +167,7 @@ async function waitDone(s, pipelineId) {
   for (;;) {
     const p = await s.api('GET', `/api/pipelines/${pipelineId}`);
     if (p.status !== 'running' && p.status !== 'pending') return p;
-    await sleep(50);
+    await sleep(200);
   }
 }
 
@@ -193,23 +193,43 @@ function follow(s, jobId, onLog) {
   });
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const [utime, stime] = f.slice(f.lastIndexOf(')') + 2).split(' ').slice(11, 13).map(Number);
+  return (utime + stime) / 100;
+}
+
 async function logIngest() {
   const mb = Number(process.env.BENCH_LOG_MB ?? 200);
   const s = await startServer(['--no-runner', '--log-limit', `${mb * 2}MiB`]);
   const runners = await remoteRunners(s, 1);
   try {
     await sleep(500);
-    // 100-byte lines: `fold` cuts the stream of x's into lines of 99 and a newline.
-    const script = `head -c ${mb * 1_000_000} /dev/zero | tr '\\0' x | fold -w 99`;
-    const t = Date.now();
-    execFileSync('sh', ['-c', `${script} > /dev/null`]);
-    const bare = (Date.now() - t) / 1000;
-    const { pipelineId, jobId } = await runJob(s, `noisy:\n  script: |\n    ${script}\n`);
-    const p = await waitDone(s, pipelineId);
-    const job = p.jobs.find((j) => j.id === jobId);
-    const secs = (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000;
-    const stored = (await (await fetch(`${s.url}/api/jobs/${jobId}/log`, { headers: { authorization: `Bearer ${s.token}` } })).text()).length;
-    console.log(`log ingest: a job wrote ${mb} MB on a remote runner; ${(stored / 1e6).toFixed(1)} MB stored in ${secs.toFixed(2)} s of running: ${(stored / 1e6 / secs).toFixed(1)} MB/s (goal >= 50 MB/s; the same output to /dev/null takes ${bare.toFixed(2)} s; job ${job.status})`);
+    // Lines like a service's log (a time, a level, a counter, a path, a hex id), made beforehand
+    // (awk makes them at about the goal's rate): they compress about 5 times where the x's
+    // compress a hundred times.
+    const sample = join(mkdtempSync(join(tmpdir(), 'ferry-bench-log-')), 'service.log');
+    execFileSync('sh', ['-c', `awk 'BEGIN { for (i = 0; n < ${mb * 1_000_000}; i++) { l = sprintf("2026-12-02T14:%02d:%02d.%03dZ INFO  request %d GET /api/items/%d -> 200 in %d ms id=%08x%08x", i % 60, i % 59, i % 1000, i, (i * 7919) % 100000, i % 97, i * 2654435761 % 4294967296, i * 40503 % 4294967296); print l; n += length(l) + 1 } }' > ${sample}`]);
+    const scripts = {
+      // 100-byte lines: `fold` cuts the stream of x's into lines of 99 and a newline.
+      'x lines': `head -c ${mb * 1_000_000} /dev/zero | tr '\\0' x | fold -w 99`,
+      'log-like lines': `cat ${sample}`,
+    };
+    for (const [kind, script] of Object.entries(scripts)) {
+      if (process.env.BENCH_LOG_KIND && !kind.startsWith(process.env.BENCH_LOG_KIND)) continue;
+      const t = Date.now();
+      execFileSync('sh', ['-c', `${script} > /dev/null`]);
+      const bare = (Date.now() - t) / 1000;
+      const cpu0 = [cpuSeconds(s.child.pid), cpuSeconds(runners.pids[0])];
+      const { pipelineId, jobId } = await runJob(s, `noisy:\n  script: |\n    ${script}\n`);
+      const p = await waitDone(s, pipelineId);
+      const cpu = [cpuSeconds(s.child.pid) - cpu0[0], cpuSeconds(runners.pids[0]) - cpu0[1]];
+      const job = p.jobs.find((j) => j.id === jobId);
+      const secs = (Date.parse(job.finishedAt) - Date.parse(job.startedAt)) / 1000;
+      const stored = (await (await fetch(`${s.url}/api/jobs/${jobId}/log`, { headers: { authorization: `Bearer ${s.token}` } })).text()).length;
+      console.log(`log ingest (${kind}): a job wrote ${mb} MB on a remote runner; ${(stored / 1e6).toFixed(1)} MB stored in ${secs.toFixed(2)} s of running: ${(stored / 1e6 / secs).toFixed(1)} MB/s (goal >= 50 MB/s; the same output to /dev/null takes ${bare.toFixed(2)} s; CPU: server ${cpu[0].toFixed(2)} s, runner ${cpu[1].toFixed(2)} s; job ${job.status})`);
+    }
   } finally {
     await runners.stop();
     await s.stop();

@@ -106,9 +106,10 @@ export class RunnerAgent {
     const snapshotDir = join(dir, 'source');
     const workspaceDir = join(dir, 'workspace');
 
-    // Log chunks are batched and sent in order, one request at a time (see ./log-sender.ts).
+    // Log chunks are sent in numbered batches, recorded by the server in order (see ./log-sender.ts).
     const sender = new LogSender({
-      send: (batch) => transport.logs(jobId, attempt, batch),
+      send: (batch, number) => transport.logs(jobId, attempt, batch, number),
+      isFatal: (err) => err instanceof LeaseLostError,
       onError: (err) => {
         if (err instanceof LeaseLostError) {
           lost = true;

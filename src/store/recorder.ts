@@ -4,7 +4,7 @@
 import { FINAL_JOB_STATUSES, type JobStateChanged, type PipelineStatus, type RunEvent } from '../pipeline/events.js';
 import { cleanText, type Db } from './db.js';
 import { markLogsTruncated, patchJobs, upsertAttempts, insertJobs, type AttemptPatch, type JobPatch } from './jobs.js';
-import { appendLogs, type NewLogChunk } from './logs.js';
+import { appendLogs, packLogs, type NewLogChunk } from './logs.js';
 import { finishPipelines, insertPipeline, pipelineNumbers, reopenPipelines, takePipelineNumber } from './pipelines.js';
 import { insertReports, type NewReport } from './reports.js';
 
@@ -19,21 +19,42 @@ export interface ApplyResult {
   started: RecordedPipeline[];
 }
 
-/** Consecutive output of one job attempt and stream is stored as one row up to this size. */
-const MAX_CHUNK_CHARS = 256 * 1024;
+/**
+ * Consecutive output of one job attempt and stream is stored as one row up to this size. The
+ * text is kept as the pieces it came in, never joined into one string: V8 makes a string over
+ * 128 KiB in its large-object space, at ~40 times the cost (see src/runner/log-batch.ts).
+ */
+const MAX_ROW_CHARS = 256 * 1024;
 
 export class RunRecorder {
   constructor(private readonly db: Db) {}
 
+  /**
+   * Folds events into rows and compresses their log text: the slow part of recording a noisy
+   * job's output, done before any transaction so that it holds no lock (see apply).
+   */
+  static async prepare(events: RunEvent[]): Promise<PreparedEvents> {
+    const plan = planEvents(events);
+    return { events, plan, packed: await packLogs(plan.logs) };
+  }
+
   /** Records a batch of events, in order, atomically: all of them or (on error) none. */
-  async apply(events: RunEvent[]): Promise<ApplyResult> {
-    if (events.length === 0) return { started: [] };
-    return this.db.transaction((tx) => applyEvents(tx, events));
+  async apply(batch: RunEvent[] | PreparedEvents): Promise<ApplyResult> {
+    const prepared = Array.isArray(batch) ? await RunRecorder.prepare(batch) : batch;
+    if (prepared.events.length === 0) return { started: [] };
+    return this.db.transaction((tx) => applyPlan(tx, prepared));
   }
 }
 
+/** Events ready to record: RunRecorder.prepare. */
+export interface PreparedEvents {
+  events: RunEvent[];
+  plan: Plan;
+  packed: (string | null)[];
+}
+
 /** What a batch of events does, folded per row. */
-interface Plan {
+export interface Plan {
   starts: Extract<RunEvent, { type: 'pipeline.started' }>[];
   jobs: Map<string, JobPatch & { pipelineId: string }>;
   attempts: Map<string, AttemptPatch>;
@@ -64,12 +85,13 @@ export function planEvents(events: RunEvent[]): Plan {
         const key = `${e.jobId}\u0000${e.attempt}`;
         const open = openLog.get(key);
         const text = cleanText(e.text);
-        if (open && open.stream === e.stream && open.text.length + text.length <= MAX_CHUNK_CHARS) {
+        if (open && open.stream === e.stream && open.chars + text.length <= MAX_ROW_CHARS) {
           const last = open.marks?.at(-1)?.[1] ?? open.at;
-          if (e.at !== last) (open.marks ??= []).push([open.text.length, e.at]);
-          open.text += text;
+          if (e.at !== last) (open.marks ??= []).push([open.chars, e.at]);
+          open.pieces.push(text);
+          open.chars += text.length;
         } else {
-          const chunk: NewLogChunk = { jobId: e.jobId, attempt: e.attempt, stream: e.stream, at: e.at, text };
+          const chunk: NewLogChunk = { jobId: e.jobId, attempt: e.attempt, stream: e.stream, at: e.at, pieces: [text], chars: text.length };
           plan.logs.push(chunk);
           openLog.set(key, chunk);
         }
@@ -131,8 +153,7 @@ function foldJobState(plan: Plan, e: JobStateChanged): void {
   }
 }
 
-async function applyEvents(tx: Db, events: RunEvent[]): Promise<ApplyResult> {
-  const plan = planEvents(events);
+async function applyPlan(tx: Db, { plan, packed }: PreparedEvents): Promise<ApplyResult> {
   const started: RecordedPipeline[] = [];
 
   // 1. New pipelines and their planned jobs. A pipeline recorded before (an event replayed) is skipped.
@@ -174,7 +195,7 @@ async function applyEvents(tx: Db, events: RunEvent[]): Promise<ApplyResult> {
   await upsertAttempts(tx, [...plan.attempts.values()]);
 
   // 3. Output and test reports.
-  await appendLogs(tx, plan.logs);
+  await appendLogs(tx, plan.logs, packed);
   await markLogsTruncated(tx, plan.truncated);
   await insertReports(tx, plan.reports);
 

@@ -217,7 +217,7 @@ test('planEvents coalesces consecutive output per job attempt and stream', () =>
   const p = 'p';
   const ev = (jobId: string, stream: 'stdout' | 'stderr', text: string, attempt = 1): RunEvent => ({ type: 'job.log', at: 1, pipelineId: p, jobId, attempt, stream, text });
   const plan = planEvents([ev('a', 'stdout', '1'), ev('b', 'stdout', 'x'), ev('a', 'stdout', '2'), ev('a', 'stderr', 'E'), ev('a', 'stdout', '3'), ev('a', 'stdout', 'r', 2)]);
-  assert.deepEqual(plan.logs.map((l) => [l.jobId, l.attempt, l.stream, l.text]), [
+  assert.deepEqual(plan.logs.map((l) => [l.jobId, l.attempt, l.stream, l.pieces.join('')]), [
     ['a', 1, 'stdout', '12'],
     ['b', 1, 'stdout', 'x'],
     ['a', 1, 'stderr', 'E'],
@@ -262,4 +262,38 @@ forEachDb('coalesced log output keeps the time of every line', async (ctx) => {
     [900, 'stderr', 'oops'],
     [1500, 'stdout', 'last'],
   ]);
+});
+
+forEachDb('log rows over 2 KiB are stored compressed, short ones as text, and both read back as written', async (ctx) => {
+  const f = runFixture('/src/packed');
+  const started = f.events.find((e) => e.type === 'pipeline.started')!;
+  const jobId = (started as { jobs: { jobId: string }[] }).jobs[0].jobId;
+  const pipelineId = started.pipelineId;
+  const log = (at: number, text: string, stream: 'stdout' | 'stderr' = 'stdout') => ({ type: 'job.log' as const, at, pipelineId, jobId, attempt: 1, stream, text });
+  const t0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+  // Many pieces of one stream (one row of up to 256 Ki characters each), multi-byte text, a NUL
+  // (which PostgreSQL text cannot hold), and a short stderr row between.
+  const piece = (i: number) => `line ${i}: grüße 😀 ${'x'.repeat(i % 50)}\n`.repeat(200);
+  const pieces = Array.from({ length: 60 }, (_, i) => piece(i));
+  await new RunRecorder(ctx.db).apply([
+    started,
+    { type: 'job.state', at: t0, pipelineId, jobId, status: 'running', attempt: 1 },
+    ...pieces.map((p, i) => log(t0 + i, p)),
+    log(t0 + 100, 'short\0\n', 'stderr'),
+    log(t0 + 101, pieces[0]!),
+  ]);
+  const rows = await ctx.db.query<{ stream: string; text: string; packed: string | null }>('SELECT stream, text, packed FROM job_logs WHERE job_id = $1 ORDER BY seq', [jobId]);
+  assert.ok(rows.length >= 4, `${rows.length} rows`);
+  for (const r of rows) {
+    if (r.stream === 'stderr') assert.deepEqual([r.text, r.packed], ['short\uFFFD\n', null], 'a short row stays text');
+    else assert.ok(r.text === '' && r.packed !== null && r.packed.length > 0, 'a long row is packed');
+  }
+  const stdout = pieces.join('') + pieces[0];
+  assert.equal((await getJobLog(ctx.db, jobId, { streams: ['stdout'] }))!.text, stdout);
+  assert.equal((await getJobLog(ctx.db, jobId))!.text, `${pieces.join('')}short\uFFFD\n${pieces[0]}`);
+  const chunks = await getLogChunks(ctx.db, jobId, { attempt: 1 });
+  assert.equal(chunks.map((c) => c.text).join(''), `${pieces.join('')}short\uFFFD\n${pieces[0]}`);
+  // Every piece keeps the time it came at.
+  const lines = timedLines(chunks).filter((l) => l.stream === 'stdout');
+  assert.equal(lines[200]!.at.getTime() - t0, 1, 'the second piece starts at its own time');
 });

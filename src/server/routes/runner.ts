@@ -22,7 +22,8 @@ import { publish, type ServerContext } from '../context.js';
 import { projectRepo } from '../trigger.js';
 import { ServerMaskers, secretsForJob } from '../job-secrets.js';
 import { inlineSource, sourceTar } from '../sources.js';
-import { recordRunnerLogs } from '../job-logs.js';
+import { awaitTurn, recordRunnerLogs, type LogUsage } from '../job-logs.js';
+import { decodeLogBatch, LOG_BATCH_TYPE } from '../../runner/log-batch.js';
 
 const MAX_WAIT_MS = 30_000;
 const MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024;
@@ -38,11 +39,20 @@ interface Held {
   attempt: number;
   /** The attempt's log has been cut at the limit. */
   log_truncated: boolean;
+  /** What the attempt's log has taken so far (null: no attempt row): see ../job-logs.ts. */
+  used: LogUsage | null;
 }
 
 async function holder(ctx: ServerContext, jobId: string, attempt: number, runnerId: string): Promise<Held | null> {
-  const [row] = await ctx.db.query<Held>("SELECT pipeline_id, attempt, log_truncated FROM jobs WHERE id = $1 AND attempt = $2 AND lease_owner = $3 AND status = 'running'", [jobId, attempt, runnerId]);
-  return row ?? null;
+  const [row] = await ctx.db.query<Omit<Held, 'used'> & { a_bytes: number | null; a_truncated: boolean | null; a_batch: number | null }>(
+    `SELECT j.pipeline_id, j.attempt, j.log_truncated, a.log_bytes AS a_bytes, a.log_truncated AS a_truncated, a.log_batch AS a_batch
+     FROM jobs j LEFT JOIN job_attempts a ON a.job_id = j.id AND a.number = j.attempt
+     WHERE j.id = $1 AND j.attempt = $2 AND j.lease_owner = $3 AND j.status = 'running'`,
+    [jobId, attempt, runnerId],
+  );
+  if (!row) return null;
+  const { a_bytes, a_truncated, a_batch, ...held } = row;
+  return { ...held, used: a_batch === null ? null : { log_bytes: Number(a_bytes), log_truncated: a_truncated ?? false, log_batch: a_batch } };
 }
 
 function lost(reply: FastifyReply): FastifyReply {
@@ -57,6 +67,14 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   // Tarballs are streamed to disk, never parsed or held in memory.
   app.addContentTypeParser('application/x-tar', (_req, payload, done) => done(null, payload));
+  // Log batches come as a JSON header line and raw text (see src/runner/log-batch.ts); JSON works too.
+  app.addContentTypeParser(LOG_BATCH_TYPE, { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, decodeLogBatch(body as Buffer));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
 
   app.post<{ Body: LeaseRequest }>(
     `${RUNNER_API}/lease`,
@@ -131,19 +149,22 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
     async (req) => ({ answer: await heartbeat(ctx.db, { jobId: req.params.id, attempt: req.body.attempt, runnerId: req.runner!.id, leaseMs: ctx.leaseMs }) }),
   );
 
-  app.post<{ Params: { id: string }; Body: { attempt: number; chunks: LogChunkWire[] } }>(
+  app.post<{ Params: { id: string }; Body: { attempt: number; batch?: number; chunks: LogChunkWire[] } }>(
     `${RUNNER_API}/jobs/:id/logs`,
     {
       config: { access: 'runner' },
       schema: {
         summary: 'Append log chunks of the running attempt',
+        description: `JSON, or (what runners send) ${LOG_BATCH_TYPE}: a JSON line {"attempt", "chunks": [{"stream", "at", "bytes"}]} followed by each chunk's text as UTF-8`,
         tags: ['runner protocol'],
+        consumes: ['application/json', LOG_BATCH_TYPE],
         params: jobParams,
         body: {
           type: 'object',
           required: ['attempt', 'chunks'],
           properties: {
             attempt: { type: 'integer', minimum: 1 },
+            batch: { type: 'integer', minimum: 1 },
             chunks: { type: 'array', maxItems: 10_000, items: { type: 'object', required: ['stream', 'at', 'text'], properties: { stream: { enum: ['stdout', 'stderr', 'system'] }, at: { type: 'number' }, text: { type: 'string' }, truncated: { type: 'boolean' } } } },
           },
         },
@@ -154,10 +175,19 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
       if (!held) return lost(reply);
       // Past the limit nothing is recorded: not worth masking either.
       if (held.log_truncated) return { accepted: 0, truncated: true } satisfies LogsAnswerWire;
+      const ref = { pipelineId: held.pipeline_id, jobId: req.params.id, attempt: req.body.attempt };
+      // Numbered batches are taken in their order, once each: see src/server/job-logs.ts.
+      const { batch } = req.body;
+      let used = held.used;
+      if (batch !== undefined) {
+        const turn = await awaitTurn(ctx, ref, batch, used);
+        if (turn.recorded) return { accepted: 0 } satisfies LogsAnswerWire;
+        used = turn.used;
+      }
       // Masked again here (the runner did first): see src/server/job-secrets.ts. Then cut at the
       // limit, whatever the runner did: see src/server/job-logs.ts.
       const chunks = await maskers.mask(req.params.id, req.body.attempt, req.body.chunks);
-      const { events, truncated } = await recordRunnerLogs(ctx, { pipelineId: held.pipeline_id, jobId: req.params.id, attempt: req.body.attempt }, chunks);
+      const { events, truncated } = await recordRunnerLogs(ctx, ref, chunks, { batch, used });
       publish(ctx, events);
       return { accepted: events.length, ...(truncated ? { truncated } : {}) } satisfies LogsAnswerWire;
     },
