@@ -15,6 +15,9 @@ import type { LogChunkWire } from './protocol.js';
 
 export const LOG_BATCH_TYPE = 'application/vnd.ferry.log-batch';
 
+/** The logs route's body limit: a runner's largest batch (4 Mi code units, 3 bytes each at most) and room. */
+export const LOG_BATCH_BODY_LIMIT = 16 * 1024 * 1024;
+
 /** The most bytes one decoded string holds: under V8's 128 KiB large-object threshold even as two-byte text. */
 export const PIECE_BYTES = 60 * 1024;
 

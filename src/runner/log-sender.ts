@@ -20,7 +20,12 @@ export interface LogSenderOptions {
   isFatal?: (err: unknown) => boolean;
   /** How long a write waits for company while a slot is free (default 5 ms). */
   gatherMs?: number;
-  /** The most text one request carries (default 1 MiB; well under the server's 8 MiB body limit). */
+  /**
+   * The most text (UTF-16 code units) one request carries: default 4 MiB, at most 12 MiB of UTF-8,
+   * under the logs route's body limit (LOG_BATCH_BODY_LIMIT). Bigger batches mean fewer requests,
+   * each with its fixed cost (authentication, the attempt's row, a transaction): measured, 1 MiB
+   * batches ingested ~35 MB/s and 4 MiB ones ~42-53.
+   */
   maxBatchBytes?: number;
   /** Requests in flight at once (default 2). */
   maxInFlight?: number;
@@ -44,7 +49,7 @@ export class LogSender {
 
   constructor(private readonly opts: LogSenderOptions) {
     this.gatherMs = opts.gatherMs ?? 5;
-    this.maxBatchBytes = opts.maxBatchBytes ?? 1024 * 1024;
+    this.maxBatchBytes = opts.maxBatchBytes ?? 4 * 1024 * 1024;
     this.maxInFlight = opts.maxInFlight ?? 2;
   }
 

@@ -3,7 +3,8 @@
 // body is refused with a message that says what is wrong.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeLogBatch, encodeLogBatch, LogBatchError, PIECE_BYTES } from '../../src/runner/log-batch.js';
+import { decodeLogBatch, encodeLogBatch, LOG_BATCH_BODY_LIMIT, LogBatchError, PIECE_BYTES } from '../../src/runner/log-batch.js';
+import { LogSender } from '../../src/runner/log-sender.js';
 import type { LogChunkWire } from '../../src/runner/protocol.js';
 
 test('a batch round-trips: streams, times, numbers, truncation, multi-byte text cut into pieces between characters', () => {
@@ -44,4 +45,17 @@ test('malformed batches are refused, saying what is wrong', () => {
   for (const [body, message] of cases) {
     assert.throws(() => decodeLogBatch(body), (err: Error) => err instanceof LogBatchError && message.test(err.message) && /log batch/.test(err.message), String(message));
   }
+});
+
+test('the largest batch a runner sends fits the logs route\'s body limit, whatever the text', async () => {
+  // Three UTF-8 bytes per UTF-16 code unit is the most there is (CJK); the sender counts code units.
+  const sent: Buffer[] = [];
+  const sender = new LogSender({ send: async (chunks, batch) => (sent.push(encodeLogBatch({ attempt: 1, batch, chunks })), { accepted: 1 }), onError: (e) => assert.fail(e as Error), gatherMs: 1, maxInFlight: 1 });
+  const cjk = '日本語のログ'.repeat(11_000); // 66,000 code units, about a pipe read
+  for (let i = 0; i < 150; i++) sender.push({ stream: 'stdout', at: 1, text: cjk });
+  await sender.flush();
+  assert.ok(sent.length >= 2, `${sent.length} batches`);
+  const largest = Math.max(...sent.map((b) => b.length));
+  assert.ok(largest > 8 * 1024 * 1024, `a full batch of CJK is large: ${largest} bytes`);
+  assert.ok(largest < LOG_BATCH_BODY_LIMIT, `${largest} bytes < ${LOG_BATCH_BODY_LIMIT}`);
 });

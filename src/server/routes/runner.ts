@@ -23,7 +23,7 @@ import { projectRepo } from '../trigger.js';
 import { ServerMaskers, secretsForJob } from '../job-secrets.js';
 import { inlineSource, sourceTar } from '../sources.js';
 import { awaitTurn, recordRunnerLogs, type LogUsage } from '../job-logs.js';
-import { decodeLogBatch, LOG_BATCH_TYPE } from '../../runner/log-batch.js';
+import { decodeLogBatch, LOG_BATCH_BODY_LIMIT, LOG_BATCH_TYPE } from '../../runner/log-batch.js';
 
 const MAX_WAIT_MS = 30_000;
 const MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024;
@@ -153,6 +153,7 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
     `${RUNNER_API}/jobs/:id/logs`,
     {
       config: { access: 'runner' },
+      bodyLimit: LOG_BATCH_BODY_LIMIT,
       schema: {
         summary: 'Append log chunks of the running attempt',
         description: `JSON, or (what runners send) ${LOG_BATCH_TYPE}: a JSON line {"attempt", "chunks": [{"stream", "at", "bytes"}]} followed by each chunk's text as UTF-8`,
