@@ -46,6 +46,13 @@ Examples:
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      // `ferry demo | head`: once the reader has gone (EPIPE), stop as for Ctrl-C, so that the
+      // edge and the service's instances are stopped rather than left running. The listener stays
+      // to the end: the goodbye lines fail too, after the action has returned.
+      const onOutputError = (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EPIPE') onSignal();
+      };
+      process.stdout.on('error', onOutputError);
       // Loaded here: the demo brings the whole server (fastify, ...), which other commands
       // should not pay for at start-up.
       const [{ runDemo }, { Narrator }] = await Promise.all([import('../demo/demo.js'), import('../demo/narrator.js')]);

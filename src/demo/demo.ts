@@ -98,13 +98,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
       onEnvironment: (env) => {
         if (env.name === 'production') production = env;
       },
-      onRouter: (env) => {
-        if (env.name !== 'production' || load) return;
-        outcome.productionUrl = env.url;
-        load = startLoad({ url: env.url!, rps: o.rps, concurrency: 20, paths: USER_PATHS, timeoutMs: 5000 });
-        n.note(`users      ${o.rps} requests/s to production (${env.url}) from now on: names, languages, /version`);
-      },
+      onRouter: (env) => startUsers(env),
     });
+    /** Users' traffic to production, from the moment its router exists. */
+    const startUsers = (env: EnvironmentView) => {
+      if (env.name !== 'production' || !env.url || load) return;
+      outcome.productionUrl = env.url;
+      load = startLoad({ url: env.url, rps: o.rps, concurrency: 20, paths: USER_PATHS, timeoutMs: 5000 });
+      n.note(`users      ${o.rps} requests/s to production (${env.url}) from now on: names, languages, /version`);
+    };
     n.startStatus(() => statusLine(production, load?.snapshot() ?? null));
 
     const chapter = async (title: string, message: string, change: string | undefined, expect: 'succeeded' | 'rolled_back') => {
@@ -118,6 +120,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
       const rel = result.releases.get('production') ?? null;
       const entry: DemoOutcome['chapters'][number] = { version: change ?? 'v1', pipeline: result.pipeline.status, production: rel?.status ?? null };
       outcome.chapters.push(entry);
+      // The follower may have stopped looking before production's router showed its URL (a
+      // slow machine): users must be there before the next chapter's canary.
+      if (rel?.status === 'succeeded' && !load) startUsers(await api<EnvironmentView>(asDana, 'GET', `/api/projects/${project.id}/environments/production`));
       if (rel?.status === 'succeeded' && rel.number === 1) {
         n.note('production#1 is the first release there: with no stable version to compare a canary against, it takes all the traffic at once. Every later one goes through the canary.');
       }

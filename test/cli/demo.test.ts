@@ -120,3 +120,19 @@ test('ferry demo stopped with Ctrl-C mid-release stops everything it started and
   assert.match(r.out, /Interrupted: stopping everything/);
   assert.deepEqual(await leftovers(dir), [], 'no process of the demo is left running');
 });
+
+test('ferry demo whose reader goes away (`ferry demo | head`) stops everything it started', { timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-demo-pipe-'));
+  let closed = false;
+  const r = await demo(dir, {
+    onOutput: (out, child) => {
+      if (!closed && /✓ staging /.test(out)) {
+        closed = true;
+        child.stdout!.destroy(); // the next line the demo writes meets EPIPE
+      }
+    },
+  });
+  assert.ok(closed, `the demo reached staging:\n${r.out}`);
+  assert.equal(r.code, 130, lastFirst(r.out));
+  assert.deepEqual(await leftovers(dir), [], 'no process of the demo is left running');
+});
