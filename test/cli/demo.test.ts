@@ -103,36 +103,33 @@ test('ferry demo: v1 reaches production, v2 is rolled back by the canary analysi
   assert.deepEqual(await leftovers(dir), [], 'no process of the demo is left running');
 });
 
-test('ferry demo stopped with Ctrl-C mid-release stops everything it started and exits 130', { timeout: 180_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-demo-int-'));
-  let sent = false;
+/**
+ * Runs the demo and, once staging's instances run and the edge is up (the worst moment to leave
+ * things behind), does `act` to it; checks it exits 130 and leaves no process behind.
+ */
+async function stopAtStaging(prefix: string, act: (child: ReturnType<typeof spawn>) => void): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  let done = false;
   const r = await demo(dir, {
-    // Once staging's instances run and the edge is up: the worst moment to leave things behind.
     onOutput: (out, child) => {
-      if (!sent && /✓ staging /.test(out)) {
-        sent = true;
-        child.kill('SIGINT');
+      if (!done && /✓ staging /.test(out)) {
+        done = true;
+        act(child);
       }
     },
   });
-  assert.ok(sent, `the demo reached staging:\n${r.out}`);
+  assert.ok(done, `the demo reached staging:\n${r.out}`);
   assert.equal(r.code, 130, lastFirst(r.out));
-  assert.match(r.out, /Interrupted: stopping everything/);
   assert.deepEqual(await leftovers(dir), [], 'no process of the demo is left running');
+  return r;
+}
+
+test('ferry demo stopped with Ctrl-C mid-release stops everything it started and exits 130', { timeout: 180_000 }, async () => {
+  const r = await stopAtStaging('ferry-demo-int-', (child) => child.kill('SIGINT'));
+  assert.match(r.out, /Interrupted: stopping everything/);
 });
 
 test('ferry demo whose reader goes away (`ferry demo | head`) stops everything it started', { timeout: 180_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-demo-pipe-'));
-  let closed = false;
-  const r = await demo(dir, {
-    onOutput: (out, child) => {
-      if (!closed && /✓ staging /.test(out)) {
-        closed = true;
-        child.stdout!.destroy(); // the next line the demo writes meets EPIPE
-      }
-    },
-  });
-  assert.ok(closed, `the demo reached staging:\n${r.out}`);
-  assert.equal(r.code, 130, lastFirst(r.out));
-  assert.deepEqual(await leftovers(dir), [], 'no process of the demo is left running');
+  // The next line the demo writes meets EPIPE.
+  await stopAtStaging('ferry-demo-pipe-', (child) => child.stdout!.destroy());
 });
