@@ -3,8 +3,8 @@
 // own copy of that snapshot, copy-on-write where the file system supports it. So jobs never see
 // each other's files, and a pipeline of many jobs exports the repository only once.
 import { spawn } from 'node:child_process';
-import { constants as fsc, copyFileSync, mkdirSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
-import { cp, mkdir, rm, rmdir, stat } from 'node:fs/promises';
+import { constants as fsc, readdirSync } from 'node:fs';
+import { copyFile, cp, mkdir, readdir, readlink, rm, rmdir, stat, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { git, workingTreeChanges } from '../pipeline/git.js';
 
@@ -38,28 +38,69 @@ export async function exportCommit(repoRoot: string, sha: string, dir: string, o
 
 /**
  * A job's own copy of the pipeline's source snapshot. Small trees (most repositories, and the
- * clone's .git of a few dozen files) are copied right here with synchronous calls: ~1 ms, where
- * a `cp` process costs a spawn and fs.cp a promise per file. Large trees go to one `cp -a`
- * process (copy-on-write with --reflink where the file system can), off Ferry's event loop.
+ * clone's .git of a few dozen files) are copied here, file by file, in parallel on Node's thread
+ * pool: the snapshot's listing is read once per snapshot, and the job's folders and files are
+ * made with asynchronous calls, so the event loop keeps starting and finishing other jobs
+ * meanwhile (synchronous copies held it ~9 ms per job where file-system calls are slow). Large
+ * trees go to one `cp -a` process (copy-on-write with --reflink where the file system can).
  */
 export async function createJobWorkspace(snapshotDir: string, jobDir: string, entries = Infinity): Promise<void> {
   await rm(jobDir, { recursive: true, force: true });
-  if (entries <= SYNC_COPY_MAX_ENTRIES) return copyTreeSync(snapshotDir, jobDir);
+  if (entries <= SYNC_COPY_MAX_ENTRIES) return copyTree(await listing(snapshotDir), snapshotDir, jobDir);
   await mkdir(dirname(jobDir), { recursive: true });
   await run('cp', [...CP_FLAGS, snapshotDir, jobDir]);
 }
 
 const SYNC_COPY_MAX_ENTRIES = 2000;
 
-function copyTreeSync(from: string, to: string): void {
-  mkdirSync(to, { recursive: true });
-  for (const e of readdirSync(from, { withFileTypes: true })) {
-    const src = join(from, e.name);
-    const dst = join(to, e.name);
-    if (e.isDirectory()) copyTreeSync(src, dst);
-    else if (e.isSymbolicLink()) symlinkSync(readlinkSync(src), dst);
-    else copyFileSync(src, dst, fsc.COPYFILE_FICLONE);
+/** A tree's entries, relative: folders by depth (parents first), files, and symlinks with their targets. */
+interface Listing {
+  dirsByDepth: string[][];
+  files: string[];
+  links: [path: string, target: string][];
+}
+
+/** Listings of recent snapshots (a snapshot never changes once exported); a few suffice. */
+const listings = new Map<string, Promise<Listing>>();
+const LISTINGS_KEPT = 16;
+
+function listing(dir: string): Promise<Listing> {
+  let l = listings.get(dir);
+  if (!l) {
+    l = listTree(dir);
+    listings.set(dir, l);
+    l.catch(() => listings.delete(dir));
+    if (listings.size > LISTINGS_KEPT) listings.delete(listings.keys().next().value!);
   }
+  return l;
+}
+
+async function listTree(root: string): Promise<Listing> {
+  const out: Listing = { dirsByDepth: [], files: [], links: [] };
+  const walk = async (rel: string, depth: number): Promise<void> => {
+    const entries = await readdir(join(root, rel), { withFileTypes: true });
+    await Promise.all(
+      entries.map(async (e) => {
+        const path = rel ? join(rel, e.name) : e.name;
+        if (e.isDirectory()) {
+          (out.dirsByDepth[depth] ??= []).push(path);
+          await walk(path, depth + 1);
+        } else if (e.isSymbolicLink()) out.links.push([path, await readlink(join(root, path))]);
+        else out.files.push(path);
+      }),
+    );
+  };
+  await walk('', 0);
+  return out;
+}
+
+async function copyTree(l: Listing, from: string, to: string): Promise<void> {
+  await mkdir(to, { recursive: true });
+  for (const level of l.dirsByDepth) await Promise.all(level.map((d) => mkdir(join(to, d))));
+  await Promise.all([
+    ...l.files.map((f) => copyFile(join(from, f), join(to, f), fsc.COPYFILE_FICLONE)),
+    ...l.links.map(([path, target]) => symlink(target, join(to, path))),
+  ]);
 }
 
 /** Files and folders below `dir`, counted up to `limit` (enough to choose how to copy it). */
