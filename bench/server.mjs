@@ -6,19 +6,22 @@
 //     repository (the ref file's mtime: what Ferry's hook, trigger, queue and runner add)
 //   BENCH_DATABASE_URL=postgres://... runs the server on PostgreSQL instead of embedded PGlite
 //   jobs per second with 4 remote runners on trivial jobs
-//   log ingest: a job writes BENCH_LOG_MB (default 200) MB of 100-byte lines on a remote runner;
-//     the bytes the server stored over the job's running time (goal at least 50 MB/s)
+//   log ingest: a job writes BENCH_LOG_MB (default 200) MB on a remote runner, once as 100-byte
+//     lines of x's and once as lines like a service's log (BENCH_LOG_KIND=x or log for one);
+//     the bytes the server stored over the job's running time (goal at least 50 MB/s), and the
+//     CPU time the server and the runner used
 //   output to SSE: a job prints a timestamp every 10 ms; a follower of its SSE stream notes
 //     when each arrives (goal p99 under 100 ms)
 //   1,000 SSE viewers (BENCH_VIEWERS) follow one job: every one must get every line, in order
-// BENCH_ONLY=push,jobs,ingest,sse,viewers runs a part.
+// BENCH_ONLY=push,jobs,ingest,sse,viewers runs a part; BENCH_SERVER_STDERR=1 shows what the
+// server writes to stderr.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { SseParser } from '../dist/src/cli/sse.js';
+import { freePort } from '../dist/src/process/free-port.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const ferry = join(root, 'dist/src/cli/main.js');
@@ -27,7 +30,6 @@ const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 const PUSHES = Number(process.env.BENCH_PUSHES ?? 50);
 const JOBS = Number(process.env.BENCH_JOBS ?? 200);
 
-const freePort = () => new Promise((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); }); });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
 const git = (cwd, ...a) => execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', ...a], { cwd, stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8' });

@@ -46,12 +46,12 @@ export async function exportCommit(repoRoot: string, sha: string, dir: string, o
  */
 export async function createJobWorkspace(snapshotDir: string, jobDir: string, entries = Infinity): Promise<void> {
   await rm(jobDir, { recursive: true, force: true });
-  if (entries <= SYNC_COPY_MAX_ENTRIES) return copyTree(await listing(snapshotDir), snapshotDir, jobDir);
+  if (entries <= IN_PROCESS_COPY_MAX_ENTRIES) return copyTree(await listing(snapshotDir), snapshotDir, jobDir);
   await mkdir(dirname(jobDir), { recursive: true });
   await run('cp', [...CP_FLAGS, snapshotDir, jobDir]);
 }
 
-const SYNC_COPY_MAX_ENTRIES = 2000;
+const IN_PROCESS_COPY_MAX_ENTRIES = 2000;
 
 /** A tree's entries, relative: folders by depth (parents first), files, and symlinks with their targets. */
 interface Listing {
@@ -104,7 +104,7 @@ async function copyTree(l: Listing, from: string, to: string): Promise<void> {
 }
 
 /** Files and folders below `dir`, counted up to `limit` (enough to choose how to copy it). */
-export function countEntries(dir: string, limit = SYNC_COPY_MAX_ENTRIES + 1): number {
+export function countEntries(dir: string, limit = IN_PROCESS_COPY_MAX_ENTRIES + 1): number {
   let n = 0;
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {

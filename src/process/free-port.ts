@@ -9,15 +9,19 @@ import { createServer } from 'node:net';
 
 const LOWEST = 10_000;
 
-/** The kernel's ephemeral range (Linux); the usual default elsewhere. */
-function ephemeralRange(): [number, number] {
-  try {
-    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (lo && hi && lo <= hi) return [lo, hi];
-  } catch {
-    // not Linux
+/** The lowest port of the kernel's ephemeral range (Linux); the usual default elsewhere. Read once. */
+let ephemeralLow: number | undefined;
+function ephemeralStart(): number {
+  if (ephemeralLow === undefined) {
+    ephemeralLow = 49_152;
+    try {
+      const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+      if (lo && hi && lo <= hi) ephemeralLow = lo;
+    } catch {
+      // not Linux
+    }
   }
-  return [49_152, 65_535];
+  return ephemeralLow;
 }
 
 function canBind(port: number, host: string): Promise<boolean> {
@@ -41,7 +45,7 @@ function anyPort(host: string): Promise<number> {
 
 /** A TCP port free on host a moment ago, outside the ephemeral range when there is room below it. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const [lo] = ephemeralRange();
+  const lo = ephemeralStart();
   if (lo - LOWEST >= 1000) {
     for (let i = 0; i < 50; i++) {
       const port = LOWEST + Math.floor(Math.random() * (lo - LOWEST));

@@ -28,7 +28,6 @@ export interface LogUsage {
   log_truncated: boolean;
   log_batch: number;
 }
-type Used = LogUsage;
 
 const SELECT_USAGE = 'SELECT log_bytes, log_truncated, log_batch FROM job_attempts WHERE job_id = $1 AND number = $2';
 
@@ -64,11 +63,11 @@ function nextWake(ref: AttemptRef, ms: number): Promise<void> {
 
 /**
  * Waits until batch `batch` of the attempt may be recorded; `recorded` when it (a request sent
- * again) already was. `known`: the attempt's row as just read, if the caller has it (null: no row).
+ * again) already was. `known`: the attempt's row as the caller just read it (null: no row).
  */
-export async function awaitTurn(ctx: ServerContext, ref: AttemptRef, batch: number, known?: Used | null): Promise<{ recorded: boolean; used: Used | null }> {
+export async function awaitTurn(ctx: ServerContext, ref: AttemptRef, batch: number, known: LogUsage | null): Promise<{ recorded: boolean; used: LogUsage | null }> {
   const deadline = Date.now() + ORDER_WAIT_MS;
-  let row = known === undefined ? await readUsage(ctx, ref) : known;
+  let row = known;
   for (;;) {
     if (!row) return { recorded: false, used: null };
     if (row.log_batch >= batch) return { recorded: true, used: row };
@@ -78,8 +77,8 @@ export async function awaitTurn(ctx: ServerContext, ref: AttemptRef, batch: numb
   }
 }
 
-async function readUsage(ctx: ServerContext, ref: AttemptRef): Promise<Used | null> {
-  const [row] = await ctx.db.query<Used>(SELECT_USAGE, [ref.jobId, ref.attempt]);
+async function readUsage(ctx: ServerContext, ref: AttemptRef): Promise<LogUsage | null> {
+  const [row] = await ctx.db.query<LogUsage>(SELECT_USAGE, [ref.jobId, ref.attempt]);
   return row ?? null;
 }
 
@@ -92,7 +91,7 @@ export async function recordRunnerLogs(
   ctx: ServerContext,
   ref: AttemptRef,
   chunks: LogChunkWire[],
-  o: { batch?: number; used?: Used | null } = {},
+  o: { batch?: number; used?: LogUsage | null } = {},
 ): Promise<{ events: RunEvent[]; truncated: boolean }> {
   const { batch } = o;
   if (chunks.length === 0 && batch === undefined) return { events: [], truncated: false };
@@ -104,7 +103,7 @@ export async function recordRunnerLogs(
   let cut = cutAtLimit(ctx, ref, chunks, seen);
   let prepared = await RunRecorder.prepare(cut.events);
   const result = await ctx.db.transaction(async (tx) => {
-    const [row] = await tx.query<Used>(`${SELECT_USAGE} FOR UPDATE`, [ref.jobId, ref.attempt]);
+    const [row] = await tx.query<LogUsage>(`${SELECT_USAGE} FOR UPDATE`, [ref.jobId, ref.attempt]);
     if (row && batch !== undefined && row.log_batch >= batch) return { events: [], truncated: row.log_truncated };
     if (Number(row?.log_bytes ?? 0) !== Number(seen?.log_bytes ?? 0) || (row?.log_truncated ?? false) !== (seen?.log_truncated ?? false)) {
       cut = cutAtLimit(ctx, ref, chunks, row);
@@ -121,7 +120,7 @@ export async function recordRunnerLogs(
 }
 
 /** The events of the chunks that fit under the log limit, given what the attempt has used. */
-function cutAtLimit(ctx: ServerContext, ref: AttemptRef, chunks: LogChunkWire[], used: Used | null): { events: RunEvent[]; used: number; truncated: boolean } {
+function cutAtLimit(ctx: ServerContext, ref: AttemptRef, chunks: LogChunkWire[], used: LogUsage | null): { events: RunEvent[]; used: number; truncated: boolean } {
   const events: RunEvent[] = [];
   let at = Date.now();
   const limiter = new LogLimiter(

@@ -91,7 +91,7 @@ export async function registerRunner(db: Db, name: string, tags: string[]): Prom
 }
 
 /** How often a runner's requests write its last_seen_at (well inside the minute that counts it online). */
-export const RUNNER_SEEN_EVERY_SECONDS = 10;
+const RUNNER_SEEN_EVERY_SECONDS = 10;
 
 export async function runnerForToken(db: Db, token: string): Promise<RunnerRow | null> {
   const [row] = await db.query<{ id: string; name: string; tags: string[]; created_at: Date; last_seen_at: Date | null; info: Record<string, unknown> }>(

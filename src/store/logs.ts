@@ -68,16 +68,15 @@ export function packLogs(chunks: NewLogChunk[]): Promise<(string | null)[]> {
 
 /**
  * Appends chunks in the given order (seq follows the order of the VALUES list), with their
- * packed text from packLogs (packed here when not given). Each text is a parameter of its own:
- * passing them inside one JSON document cost the database a parse of every byte of log twice.
+ * packed text from packLogs. Each text is a parameter of its own: passing them inside one JSON
+ * document cost the database a parse of every byte of log twice.
  */
-export async function appendLogs(db: Db, chunks: NewLogChunk[], packed?: (string | null)[]): Promise<void> {
-  packed ??= await packLogs(chunks);
+export async function appendLogs(db: Db, chunks: NewLogChunk[], packed: (string | null)[]): Promise<void> {
   for (let from = 0; from < chunks.length; from += ROWS_PER_INSERT) {
     const rows = chunks.slice(from, from + ROWS_PER_INSERT);
     const params: unknown[] = [];
     const values = rows.map((c, i) => {
-      const p = packed[from + i] ?? null;
+      const p = packed[from + i]!;
       const n = params.push(c.jobId, c.attempt, c.stream, iso(c.at), p === null ? c.pieces.join('') : '', p, c.marks ? toJson(c.marks) : null);
       return `($${n - 6}, $${n - 5}, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, $${n}::jsonb)`;
     });

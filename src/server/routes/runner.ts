@@ -156,7 +156,7 @@ export function runnerRoutes(app: FastifyInstance, ctx: ServerContext): void {
       bodyLimit: LOG_BATCH_BODY_LIMIT,
       schema: {
         summary: 'Append log chunks of the running attempt',
-        description: `JSON, or (what runners send) ${LOG_BATCH_TYPE}: a JSON line {"attempt", "chunks": [{"stream", "at", "bytes"}]} followed by each chunk's text as UTF-8`,
+        description: `JSON, or (what runners send) ${LOG_BATCH_TYPE}: a JSON line {"attempt", "batch", "chunks": [{"stream", "at", "bytes"}]} followed by each chunk's text as UTF-8; numbered batches are recorded in order, each once`,
         tags: ['runner protocol'],
         consumes: ['application/json', LOG_BATCH_TYPE],
         params: jobParams,
