@@ -7,22 +7,6 @@ import { NotARepositoryError } from '../pipeline/git.js';
 import { NoPipelineError, PlanError } from '../pipeline/plan.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { useColor } from './view/index.js';
-import { registerRun } from './run.js';
-import { registerValidate } from './validate.js';
-import { registerHistory } from './history.js';
-import { registerShow } from './show.js';
-import { registerLogs } from './logs.js';
-import { registerPlay } from './play.js';
-import { registerDemo } from './demo.js';
-import { registerIngest } from './ingest.js';
-import { registerRunner, registerServer } from './server.js';
-import { registerSecret } from './secret.js';
-import { registerEdge } from './edge.js';
-import { registerAudit } from './audit.js';
-import { registerDelivery } from './delivery.js';
-import { registerScan } from './scan.js';
-import { registerInit } from './init.js';
-import { registerSchedule } from './schedule.js';
 import { LogLimitError } from '../executor/log-limit.js';
 import { SecretError } from '../secrets/errors.js';
 import { version } from './version.js';
@@ -48,23 +32,37 @@ Environment:
   NO_COLOR        no colors in output`,
   );
 
-registerRun(program);
-registerValidate(program);
-registerHistory(program);
-registerShow(program);
-registerLogs(program);
-registerPlay(program);
-registerDemo(program);
-registerIngest(program);
-registerServer(program);
-registerRunner(program);
-registerSecret(program);
-registerEdge(program);
-registerAudit(program);
-registerDelivery(program);
-registerScan(program);
-registerInit(program);
-registerSchedule(program);
+type Register = (program: Command) => void;
+
+/**
+ * The files that register the top-level commands, in the order help lists them, with the
+ * commands each registers. Only the file of the command being run is loaded: loading every
+ * command's modules (the server, the store, the edge ...) cost a short command like `ferry run`
+ * or `ferry validate` about 50 ms of its start-up. Help, and a name that is no command, load all.
+ */
+const COMMAND_FILES: [string[], () => Promise<Register[]>][] = [
+  [['run'], async () => [(await import('./run.js')).registerRun]],
+  [['validate'], async () => [(await import('./validate.js')).registerValidate]],
+  [['history'], async () => [(await import('./history.js')).registerHistory]],
+  [['show'], async () => [(await import('./show.js')).registerShow]],
+  [['logs'], async () => [(await import('./logs.js')).registerLogs]],
+  [['play'], async () => [(await import('./play.js')).registerPlay]],
+  [['demo'], async () => [(await import('./demo.js')).registerDemo]],
+  [['ingest'], async () => [(await import('./ingest.js')).registerIngest]],
+  [['server', 'runners', 'project', 'trigger', 'runner'], async () => { const m = await import('./server.js'); return [m.registerServer, m.registerRunner]; }],
+  [['secret'], async () => [(await import('./secret.js')).registerSecret]],
+  [['edge'], async () => [(await import('./edge.js')).registerEdge]],
+  [['audit'], async () => [(await import('./audit.js')).registerAudit]],
+  [['status', 'releases', 'app-logs', 'promote', 'abort', 'rollback', 'approve'], async () => [(await import('./delivery.js')).registerDelivery]],
+  [['scan'], async () => [(await import('./scan.js')).registerScan]],
+  [['init'], async () => [(await import('./init.js')).registerInit]],
+  [['schedule'], async () => [(await import('./schedule.js')).registerSchedule]],
+];
+
+/** The command named on the command line: the first argument that is not an option. */
+const named = process.argv.slice(2).find((a) => !a.startsWith('-'));
+const wanted = COMMAND_FILES.filter(([names]) => named !== undefined && names.includes(named));
+for (const [, load] of wanted.length ? wanted : COMMAND_FILES) for (const register of await load()) register(program);
 
 function fail(message: string, code: number): never {
   process.stderr.write(message.endsWith('\n') ? message : `${message}\n`);

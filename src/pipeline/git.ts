@@ -2,7 +2,7 @@
 // plain git commands (git is the one tool Ferry requires on every machine that runs jobs).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCommand } from '../process/run.js';
+import { readObjects, runCommand } from '../process/run.js';
 
 
 export async function git(cwd: string, args: string[]): Promise<string> {
@@ -113,17 +113,15 @@ function parseSignature(line: string): { name: string; email: string; iso: strin
 }
 
 /**
- * Reads commit `rev` and its file `path` with one git process instead of the four or five that
- * commitInfo needs: a push's pipeline starts sooner. Throws NotARepositoryError when `rev` is no
+ * Reads commit `rev` and its file `path` with one cat-file question (on the server, to a git
+ * process already running) instead of the four or five git processes commitInfo needs: a
+ * push's pipeline starts sooner. Throws NotARepositoryError when `rev` is no
  * commit of `repo`.
  */
 export async function readCommitWithFile(repo: string, rev: string, path: string): Promise<CommitWithFile> {
-  const out = await runCommand('git', ['cat-file', '--batch'], { cwd: repo, input: `${rev}^{commit}\n${rev}^{commit}:${path}\n` }).then(
-    (r) => r.stdout,
-    () => {
-      throw new NotARepositoryError(repo);
-    },
-  );
+  const out = await readObjects(repo, [`${rev}^{commit}`, `${rev}^{commit}:${path}`]).catch(() => {
+    throw new NotARepositoryError(repo);
+  });
   // Each answer: "<sha> <type> <size>\n<size bytes>\n", or "<name> missing\n".
   const objects: { sha: string; type: string; body: Buffer }[] = [];
   let at = 0;

@@ -54,6 +54,24 @@ export function runHere(cmd: string, args: string[], opts: RunOptions = {}): Pro
 
 let current: Runner = runHere;
 
+/** Answers `git cat-file --batch` questions (see ./cat-file.ts); here: a git process each time. */
+type ObjectReader = (repo: string, lines: string[]) => Promise<Buffer>;
+
+function readObjectsHere(repo: string, lines: string[]): Promise<Buffer> {
+  return runHere('git', ['cat-file', '--batch'], { cwd: repo, input: lines.map((l) => `${l}\n`).join('') }).then((r) => r.stdout);
+}
+
+let currentReader: ObjectReader = readObjectsHere;
+
+/**
+ * What `git cat-file --batch` answers to `lines` in `repo`: from the spawner's long-lived
+ * cat-file process for the repository when this process started a spawner, else from a git
+ * process of its own.
+ */
+export function readObjects(repo: string, lines: string[]): Promise<Buffer> {
+  return currentReader(repo, lines);
+}
+
 /**
  * Runs `cmd` to its end: through the spawner when this process started one, else here. Only for
  * commands that are safe to run twice: should the spawner die, those in flight run again here.
@@ -85,7 +103,8 @@ export async function startSpawner(): Promise<() => Promise<void>> {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the spawner exited (${code}) before it was ready`)));
   });
-  const pending = new Map<number, { cmd: string; args: string[]; opts: RunOptions; resolve: (r: RunResult) => void; reject: (e: Error) => void }>();
+  // Each with what runs it here instead, should the helper die first.
+  const pending = new Map<number, { here: () => Promise<RunResult>; resolve: (r: RunResult) => void; reject: (e: Error) => void }>();
   let next = 1;
   let stopping = false;
   child.on('message', (m: Reply) => {
@@ -103,7 +122,8 @@ export async function startSpawner(): Promise<() => Promise<void>> {
   });
   child.on('exit', () => {
     current = runHere;
-    for (const p of pending.values()) runHere(p.cmd, p.args, p.opts).then(p.resolve, p.reject);
+    currentReader = readObjectsHere;
+    for (const p of pending.values()) p.here().then(p.resolve, p.reject);
     pending.clear();
     if (!stopping) process.stderr.write('ferry: the spawner stopped; commands run in this process now\n');
   });
@@ -111,19 +131,22 @@ export async function startSpawner(): Promise<() => Promise<void>> {
   const channel = child.channel as { ref(): void; unref(): void } | undefined;
   child.unref();
   channel?.unref();
-  current = (cmd, args, opts) =>
-    new Promise((resolve, reject) => {
+  const ask = (message: object, here: () => Promise<RunResult>) =>
+    new Promise<RunResult>((resolve, reject) => {
       const id = next++;
       if (pending.size === 0) {
         child.ref();
         channel?.ref();
       }
-      pending.set(id, { cmd, args, opts, resolve, reject });
-      child.send({ id, cmd, args, opts });
+      pending.set(id, { here, resolve, reject });
+      child.send({ id, ...message });
     });
+  current = (cmd, args, opts) => ask({ cmd, args, opts }, () => runHere(cmd, args, opts));
+  currentReader = (repo, lines) => ask({ objects: { repo, lines } }, () => readObjectsHere(repo, lines).then((stdout) => ({ stdout, stderr: Buffer.alloc(0) }))).then((r) => r.stdout);
   return async () => {
     stopping = true;
     current = runHere;
+    currentReader = readObjectsHere;
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.ref(); // wait for it

@@ -1,11 +1,13 @@
 // The runner's side of the runner protocol over HTTP (Node's fetch; loopback for the server's
 // own in-process runner, the network for remote ones). Artifacts, caches and the commit travel
-// as tar streams made and unpacked by the system's tar.
+// as tar streams, made by the system's tar and unpacked in this process (node-tar).
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
 import { mkdir } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { x as extract } from 'tar';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { matchFiles } from '../executor/files.js';
 import type { ArtifactKey, ArtifactStore, CacheStore } from '../executor/types.js';
@@ -172,15 +174,12 @@ function tar(dir: string, files: string[]): Readable {
   return child.stdout;
 }
 
+/**
+ * Unpacks a tar stream into `dir`, in this process: for the small commit most jobs get, about
+ * a fifth of the time of starting the system's tar (what a push waits for). node-tar refuses
+ * paths that would leave `dir` (absolute ones, `..`); strict: a damaged or cut archive fails.
+ */
 async function untar(body: Readable, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const child = spawn('tar', ['-x', '-f', '-', '-C', dir], { stdio: ['pipe', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  const done = new Promise<void>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar -x failed (${code}): ${err.trim()}`))));
-  });
-  body.pipe(child.stdin);
-  await done;
+  await pipeline(body, extract({ cwd: dir, strict: true }));
 }

@@ -5,7 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { git } from '../pipeline/git.js';
 
 export const HOOK_MARK = '# Installed by Ferry';
@@ -16,13 +16,30 @@ async function hooksDir(repo: string): Promise<string> {
   return configured.startsWith('/') ? configured : join(repo, configured);
 }
 
-export function hookScript(host: string, port: number, projectId: number, token: string): string {
-  return `#!/usr/bin/env bash
+/**
+ * bash, by its full path: the hook starts it directly rather than through `env`, one program
+ * start less on every push.
+ */
+function bashPath(): string {
+  for (const dir of ['/bin', '/usr/bin', ...(process.env.PATH ?? '').split(delimiter)]) {
+    if (dir && existsSync(join(dir, 'bash'))) return join(dir, 'bash');
+  }
+  return '/usr/bin/env bash';
+}
+
+/**
+ * The hook. Every program it starts is time a push waits before its pipeline can start (about
+ * 8 ms each on a small machine), so it starts none: stdin is read with `read`, the length is
+ * bash's own (${#body}, counted in bytes under LC_ALL=C), and the request goes over /dev/tcp.
+ */
+export function hookScript(host: string, port: number, projectId: number, token: string, bash = bashPath()): string {
+  return `#!${bash}
 ${HOOK_MARK}: tells the Ferry server at ${host}:${port} which refs a push moved.
 # Reinstalled when the project is added again; remove this file to stop it.
-body=$(cat)
+LC_ALL=C
+IFS= read -r -d '' body
 exec 3<>/dev/tcp/${host}/${port} || { echo "ferry: server not reachable; no pipeline started" >&2; exit 0; }
-printf 'POST /api/hooks/local/${projectId} HTTP/1.1\\r\\nHost: ${host}\\r\\nContent-Type: text/plain\\r\\nX-Ferry-Hook-Token: ${token}\\r\\nContent-Length: %s\\r\\nConnection: close\\r\\n\\r\\n%s' "$(printf %s "$body" | wc -c)" "$body" >&3
+printf 'POST /api/hooks/local/${projectId} HTTP/1.1\\r\\nHost: ${host}\\r\\nContent-Type: text/plain\\r\\nX-Ferry-Hook-Token: ${token}\\r\\nContent-Length: %s\\r\\nConnection: close\\r\\n\\r\\n%s' "\${#body}" "$body" >&3
 read -r -t 5 _ status _ <&3
 [ "$status" = 202 ] && echo "ferry: pipeline started" >&2
 exit 0

@@ -53,3 +53,42 @@ test('git push to a local bare repository starts a pipeline for the pushed branc
     await server.close();
   }
 });
+
+test('the hook starts no program: with an empty PATH it still sends every ref, its length counted in bytes', { timeout: 30_000 }, async () => {
+  const { createServer } = await import('node:http');
+  const { writeFileSync } = await import('node:fs');
+  const { spawn } = await import('node:child_process');
+  const { hookScript } = await import('../../src/server/local-hook.js');
+  const got: { body: string; length: string | undefined; token: string | undefined }[] = [];
+  const http = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8').on('data', (d) => (body += d));
+    req.on('end', () => {
+      got.push({ body, length: req.headers['content-length'], token: req.headers['x-ferry-hook-token'] as string | undefined });
+      res.writeHead(202).end();
+    });
+  });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  try {
+    const port = (http.address() as { port: number }).port;
+    const hook = join(mkdtempSync(join(tmpdir(), 'ferry-hook-')), 'post-receive');
+    writeFileSync(hook, hookScript('127.0.0.1', port, 7, 'tok123'), { mode: 0o700 });
+    // A branch name with non-ASCII letters: Content-Length must count bytes, not characters.
+    const refs = `${'a'.repeat(40)} ${'b'.repeat(40)} refs/heads/main\n${'0'.repeat(40)} ${'c'.repeat(40)} refs/heads/fonctionnalité-é\n`;
+    // Run as `git` would run it, but with no program to be found on PATH (not spawnSync: this
+    // process's HTTP server must answer meanwhile).
+    const child = spawn(hook, [], { env: { PATH: '' }, stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdin.end(refs);
+    const status = await new Promise<number | null>((r) => child.on('close', r));
+    assert.equal(status, 0, stderr);
+    assert.match(stderr, /ferry: pipeline started/);
+    assert.equal(got.length, 1);
+    assert.equal(got[0].body, refs, 'every ref, byte for byte');
+    assert.equal(Number(got[0].length), Buffer.byteLength(refs));
+    assert.equal(got[0].token, 'tok123');
+  } finally {
+    http.close();
+  }
+});
