@@ -1,6 +1,7 @@
 // Looking at real processes from tests: is anything with this marker in its command line alive?
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 /** PIDs of live processes whose command line contains `marker`. */
 export function processesWith(marker: string): number[] {
@@ -87,4 +88,24 @@ export function killWithThisProcess(child: ChildProcess): () => void {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   };
+}
+
+const FERRY_MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/**
+ * Runs the built `ferry` with `args` to its end, asynchronously: the tests that call it often
+ * serve its API from their own process, which spawnSync would stall.
+ */
+export function ferryCli(args: string[], o: { env?: Record<string, string>; input?: string } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [FERRY_MAIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(o.input ?? '');
+  });
 }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Pg from 'pg';
 import { makeRepo } from '../helpers/repo.js';
-import { waitFor } from '../helpers/procs.js';
+import { ferryCli, waitFor } from '../helpers/procs.js';
 import { createSchema, PG_URL } from '../store/helpers.js';
 import { testServer, type TestServer } from './harness.js';
 
@@ -158,4 +158,105 @@ test('two server replicas on one PostgreSQL make one pipeline per slot', { skip:
     await a.close();
     await schema.drop();
   }
+});
+
+test('a schedule is edited, paused, resumed and run now; bad edits are refused with a message', { timeout: 120_000 }, async () => {
+  await withProject({}, undefined, async (server, project) => {
+    const path = `/api/projects/${project}/schedules`;
+    const made = await server.call<ScheduleJson & { active: boolean }>('POST', path, { cron: '*/1 * * * * *', timezone: 'UTC', variables: { SUITE: 'full' } });
+    assert.equal(made.status, 201);
+    assert.equal(made.body.active, true);
+    const one = `${path}/${made.body.id}`;
+
+    // Paused: it keeps its settings and fires no more.
+    await waitFor(async () => (await scheduledPipelines(server, project)).length > 0, 20_000, 'a scheduled pipeline');
+    const paused = await server.call<ScheduleJson & { active: boolean; variables: Record<string, string> }>('PATCH', one, { active: false });
+    assert.equal(paused.status, 200, JSON.stringify(paused.body));
+    assert.equal(paused.body.active, false);
+    assert.deepEqual(paused.body.variables, { SUITE: 'full' });
+    const before = (await scheduledPipelines(server, project)).length;
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal((await scheduledPipelines(server, project)).length, before, 'no pipeline while paused');
+
+    // Edited while paused: a yearly cron; then resumed, its next run is that cron's next match.
+    const edited = await server.call<ScheduleJson & { active: boolean; description: string }>('PATCH', one, { cron: '0 0 1 1 *', timezone: 'Europe/Paris', description: 'new year', variables: { SUITE: 'smoke' } });
+    assert.equal(edited.status, 200, JSON.stringify(edited.body));
+    assert.equal(edited.body.cron, '0 0 1 1 *');
+    assert.equal(edited.body.timezone, 'Europe/Paris');
+    assert.equal(edited.body.description, 'new year');
+    assert.equal(edited.body.active, false, 'an edit does not resume it');
+    const resumed = await server.call<ScheduleJson & { active: boolean }>('PATCH', one, { active: true });
+    assert.equal(resumed.body.active, true);
+    const next = new Date(resumed.body.nextRunAt);
+    assert.ok(next.getTime() > Date.now() && next.getTime() - Date.now() <= 366 * 24 * 3600_000, `next run ${resumed.body.nextRunAt}`);
+    assert.equal(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', day: 'numeric', month: 'numeric', hour: 'numeric', minute: 'numeric' }).format(next), '01/01, 00:00');
+
+    // Run now: a pipeline as its next run would make, from the person who asked; its times stay.
+    const ran = await server.call<{ pipelineId: string; number: number }>('POST', `${one}/run`);
+    assert.equal(ran.status, 201, JSON.stringify(ran.body));
+    const p = await server.waitPipeline(ran.body.pipelineId);
+    assert.equal(p.status, 'success');
+    assert.deepEqual(p.jobs.map((j) => j.name), ['nightly']);
+    assert.match((await server.call<string>('GET', `/api/jobs/${p.jobs[0]!.id}/log`)).body, /source=schedule suite=smoke by=admin/);
+    const [listed] = (await server.call<ScheduleJson[]>('GET', path)).body;
+    assert.equal(listed!.nextRunAt, resumed.body.nextRunAt, 'running it now does not move its next run');
+
+    // Back to the repository's HEAD: branch null.
+    assert.equal((await server.call<ScheduleJson>('PATCH', one, { branch: 'main' })).body.branch, 'main');
+    assert.equal((await server.call<ScheduleJson>('PATCH', one, { branch: null })).body.branch, null);
+
+    const refused: [body: Record<string, unknown>, status: number, message: RegExp][] = [
+      [{ cron: 'every day at noon' }, 400, /^bad cron `every day at noon`/],
+      [{ timezone: 'Mars/Olympus' }, 400, /`Mars\/Olympus` is not a time zone/],
+      [{ branch: 'no-such-branch' }, 400, /no branch or tag `no-such-branch`/],
+      [{ branch: '--upload-pack=x' }, 400, /branch/],
+      [{}, 400, /fewer than 1 properties|must NOT have fewer/],
+      [{ activ: false }, 400, /nothing to change: give any of cron, timezone, branch, variables, description, active/],
+    ];
+    for (const [body, status, message] of refused) {
+      const r = await server.call<{ message: string }>('PATCH', one, body);
+      assert.equal(r.status, status, JSON.stringify(body));
+      assert.match(r.body.message, message, JSON.stringify(body));
+    }
+    const unchanged = (await server.call<ScheduleJson[]>('GET', path)).body[0]!;
+    assert.equal(unchanged.cron, '0 0 1 1 *', 'a refused edit changes nothing');
+    assert.equal(unchanged.timezone, 'Europe/Paris');
+    assert.equal((await server.call('PATCH', `${path}/999`, { active: false })).status, 404);
+    assert.equal((await server.call('POST', `${path}/999/run`)).status, 404);
+  });
+});
+
+test('ferry schedule add, edit, pause, list, resume, run and remove', { timeout: 120_000 }, async () => {
+  await withProject({}, undefined, async (server, project) => {
+    const ferry = (...args: string[]) => ferryCli(['schedule', ...args, '--project', String(project), '--server', server.url, '--token', server.token]);
+    const added = await ferry('add', '0 3 * * *', '--timezone', 'UTC', '-v', 'SUITE=full');
+    assert.equal(added.status, 0, added.stderr);
+    const id = /Schedule (\d+) added/.exec(added.stdout)![1]!;
+    const edited = await ferry('edit', id, '--cron', '30 4 * * *', '--branch', 'main', '-v', 'SUITE=smoke', '--description', 'early');
+    assert.equal(edited.status, 0, edited.stderr);
+    assert.match(edited.stdout, new RegExp(`Schedule ${id}: \`30 4 \\* \\* \\*\` \\(UTC\\) on main; next run \\d{4}-\\d\\d-\\d\\d 04:30:00 UTC`));
+    assert.equal((await ferry('pause', id)).stderr, `Schedule ${id} paused.\n`);
+    const list = await ferry('list');
+    assert.match(list.stdout, /30 4 \* \* \*\s+UTC\s+main\s+paused\s+not yet\s+early/);
+    assert.match((await ferry('resume', id)).stderr, new RegExp(`Schedule ${id} resumed; next run .* 04:30:00 UTC`));
+    const ran = await ferry('run', id);
+    assert.equal(ran.status, 0, ran.stderr);
+    const pipelineId = /Pipeline #\d+ started \((.+)\)/.exec(ran.stdout)![1]!;
+    const p = await server.waitPipeline(pipelineId);
+    assert.match((await server.call<string>('GET', `/api/jobs/${p.jobs[0]!.id}/log`)).body, /source=schedule suite=smoke/);
+    const cleared = await ferry('edit', id, '--default-branch', '--no-vars');
+    assert.equal(cleared.status, 0, cleared.stderr);
+    assert.match(cleared.stdout, /on the default branch/);
+    const [s] = (await server.call<{ branch: string | null; variables: Record<string, string> }[]>('GET', `/api/projects/${project}/schedules`)).body;
+    assert.deepEqual([s!.branch, s!.variables], [null, {}]);
+
+    const nothing = await ferry('edit', id);
+    assert.equal(nothing.status, 64, 'a usage error');
+    assert.match(nothing.stderr, /nothing to change/);
+    const bad = await ferry('edit', id, '--cron', 'soon');
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /bad cron `soon`/);
+    assert.equal((await ferry('remove', id)).status, 0);
+    assert.equal((await ferry('pause', id)).status !== 0, true, 'a removed schedule cannot be paused');
+  });
 });

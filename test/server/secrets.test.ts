@@ -3,14 +3,12 @@
 // masked in job logs by the runner and again by the server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { makeRepo } from '../helpers/repo.js';
-import { waitFor } from '../helpers/procs.js';
+import { ferryCli, waitFor } from '../helpers/procs.js';
 import { PG_URL } from '../store/helpers.js';
 import { testServer, type TestServer } from './harness.js';
 import { startPipeline } from '../../src/server/trigger.js';
@@ -19,8 +17,6 @@ import { createUserToken } from '../../src/store/access.js';
 import { jobSecrets, setSecret } from '../../src/store/secrets.js';
 import { SecretError } from '../../src/secrets/crypto.js';
 import type { JobLeaseWire } from '../../src/runner/protocol.js';
-
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 // Characters that URL-encoding and base64 change, so each form is a different string.
 const S = 'hunter2-Sup3r/S3cret+value&x=y';
@@ -322,18 +318,7 @@ test('ferry secret set reads the value from standard input; list shows names onl
   const server = await testServer({ runner: false, env: {} });
   try {
     const id = await project(server, { 'ferry.yml': 'a:\n  script: "true"\n' });
-    // Not spawnSync: the server answering the CLI runs in this process.
-    const ferry = (args: string[], input = '') =>
-      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-        const child = spawn(process.execPath, [MAIN, 'secret', ...args, '--project', String(id), '--server', server.url, '--token', server.token], { env: { ...process.env, NO_COLOR: '1' } });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-        child.on('error', reject);
-        child.on('close', (status) => resolve({ status, stdout, stderr }));
-        child.stdin.end(input);
-      });
+    const ferry = (args: string[], input = '') => ferryCli(['secret', ...args, '--project', String(id), '--server', server.url, '--token', server.token], { input });
     const set = await ferry(['set', 'DB_PASSWORD'], 'from-stdin-value\n');
     assert.equal(set.status, 0, set.stderr);
     assert.match(set.stderr, /DB_PASSWORD created/);

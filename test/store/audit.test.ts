@@ -2,13 +2,12 @@
 // at the right entry, no fork under concurrent appends from two connections; and `ferry audit`
 // end to end as a child process.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { AUDIT_ACTIONS, appendAudit, auditHash, canonicalJson, GENESIS_HASH, listAudit, verifyAudit } from '../../src/store/audit.js';
 import type { Db } from '../../src/store/db.js';
 import { openDb } from '../../src/store/open.js';
 import { forEachDb } from './helpers.js';
+import { ferryCli } from '../helpers/procs.js';
 
 async function fill(db: Db, n: number, environment = 'production'): Promise<void> {
   for (let i = 1; i <= n; i++) {
@@ -122,18 +121,8 @@ forEachDb('audit: concurrent appends from two connections never fork the chain',
 // ---------------------------------------------------------------------------------------------
 // ferry audit, as a child process on the store the test made.
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
 function ferry(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, NO_COLOR: '1', DATABASE_URL: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return ferryCli(args, { env: { DATABASE_URL: '', ...env } }).then((r) => ({ code: r.status, stdout: r.stdout, stderr: r.stderr }));
 }
 
 forEachDb(

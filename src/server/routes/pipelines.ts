@@ -1,6 +1,7 @@
 // Pipelines: list, show, start by hand (with variables), cancel; jobs: play.
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../../config/types.js';
+import { NoPipelineError, PlanError } from '../../pipeline/plan.js';
 import { getPipeline, listPipelines } from '../../store/pipelines.js';
 import { cancelPipeline, play } from '../../store/queue.js';
 import { publish, type ServerContext } from '../context.js';
@@ -57,6 +58,8 @@ export function pipelineRoutes(app: FastifyInstance, ctx: ServerContext): void {
         return reply.code(201).send(started);
       } catch (err) {
         if (err instanceof ConfigError) return reply.code(422).send({ error: 'invalid_config', issues: err.issues });
+        // Workflow rules that make no pipeline for this trigger, or a plan that cannot be made.
+        if (err instanceof NoPipelineError || err instanceof PlanError) return reply.code(422).send({ error: 'no_pipeline', message: err.message });
         throw err;
       }
     },

@@ -12,6 +12,7 @@ import { sql as m007 } from './007_schedules.js';
 import { sql as m008 } from './008_log_compression.js';
 import { sql as m009 } from './009_polled_refs.js';
 import { sql as m010 } from './010_log_ingest.js';
+import { sql as m011 } from './011_schedule_active.js';
 
 export interface Migration {
   version: number;
@@ -30,6 +31,7 @@ export const migrations: readonly Migration[] = [
   { version: 8, name: 'log_compression', sql: m008 },
   { version: 9, name: 'polled_refs', sql: m009 },
   { version: 10, name: 'log_ingest', sql: m010 },
+  { version: 11, name: 'schedule_active', sql: m011 },
 ];
 
 export const latestVersion = migrations[migrations.length - 1]!.version;
