@@ -109,3 +109,17 @@ export function ferryCli(args: string[], o: { env?: Record<string, string>; inpu
     child.stdin.end(o.input ?? '');
   });
 }
+
+/** Stops child processes with SIGTERM and waits until each has exited. */
+export async function stopAll(children: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          c.once('close', () => resolve());
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+}

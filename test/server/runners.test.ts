@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { makeRepo } from '../helpers/repo.js';
-import { freePort, processesWith, waitFor } from '../helpers/procs.js';
+import { freePort, processesWith, stopAll, waitFor } from '../helpers/procs.js';
 import { createSchema, PG_URL } from '../store/helpers.js';
 import { testServer } from './harness.js';
 
@@ -20,19 +20,6 @@ function runner(server: string, token: string, opts: { tags?: string[]; mark: st
   const args = [MAIN, 'runner', '--server', server, '--token', token, '-j', String(opts.concurrency ?? 1), '--work-dir', mkdtempSync(join(tmpdir(), 'ferry-runner-'))];
   if (opts.tags) args.push('--tags', opts.tags.join(','));
   return spawn(process.execPath, args, { env: { ...process.env, RUNNER_MARK: opts.mark }, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-async function stopAll(children: ChildProcess[]): Promise<void> {
-  await Promise.all(
-    children.map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          if (c.exitCode !== null || c.signalCode !== null) return resolve();
-          c.once('close', () => resolve());
-          c.kill('SIGTERM');
-        }),
-    ),
-  );
 }
 
 test('two remote runners share the jobs by their tags', { timeout: 120_000 }, async () => {
