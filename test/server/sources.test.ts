@@ -44,3 +44,27 @@ test('tars unused for a day are pruned, used ones kept, and a pruned one is made
   assert.ok(statSync(file).size > 0);
   assert.equal(await pruneSources(join(home, 'nothing-here')), 0, 'no sources folder: nothing to do');
 });
+
+test("a commit's tar holds every file as committed: export-ignore and export-subst do not apply", async () => {
+  const { execFileSync } = await import('node:child_process');
+  const home = mkdtempSync(join(tmpdir(), 'ferry-sources-'));
+  const work = makeRepo({
+    '.gitattributes': 'tests/ export-ignore\nversion.txt export-subst\n',
+    'tests/unit.sh': 'echo testing\n',
+    'version.txt': 'commit=$Format:%H$\n',
+    'ferry.yml': 'one:\n  script: "true"\n',
+  });
+  const sha = work.git('rev-parse', 'HEAD').trim();
+  // A bare repository, as pushes reach the server, and the working repository itself.
+  const bare = join(mkdtempSync(join(tmpdir(), 'ferry-sources-bare-')), 'p.git');
+  execFileSync('git', ['clone', '--quiet', '--bare', work.dir, bare]);
+  const ctx = { db: null as unknown as Db, home, bus: new EventBus(), leaseMs: 30_000 } satisfies ServerContext;
+  for (const [id, path] of [[8, bare], [9, work.dir]] as const) {
+    const file = await sourceTar(ctx, { id, path, name: 'attrs', lastNumber: 0, createdAt: new Date() }, sha);
+    const names = execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).split('\n');
+    assert.ok(names.includes('tests/unit.sh'), `export-ignore'd files are in the tar (${path}): ${names.join(' ')}`);
+    assert.equal(execFileSync('tar', ['-xOf', file, 'version.txt'], { encoding: 'utf8' }), 'commit=$Format:%H$\n', 'no placeholder is filled in');
+  }
+  // git archive in the repository itself still honours them: the difference is Ferry's.
+  assert.doesNotMatch(execFileSync('git', ['archive', sha], { cwd: bare }).toString('latin1'), /tests\/unit\.sh/);
+});
