@@ -1,9 +1,10 @@
-// A release's files on the server's host: the commit's tree (git archive) with the artifacts of
+// A release's files on the server's host: the commit's tree (as committed: pipeline/archive.ts) with the artifacts of
 // the jobs the deploy job needs unpacked over it, under FERRY_HOME/releases/<id>/files. Made
 // once per release and kept while the release may be rolled back to.
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { archiveCommit } from '../pipeline/archive.js';
 import { runCommand } from '../process/run.js';
 
 export function releaseDir(home: string, releaseId: string): string {
@@ -19,7 +20,7 @@ export async function prepareReleaseFiles(p: { home: string; releaseId: string; 
   await mkdir(tmp, { recursive: true });
   const tar = join(releaseDir(p.home, p.releaseId), 'source.tar');
   // Through the server's spawner (src/process/run.ts): the server's own spawns are costly.
-  await runCommand('git', ['archive', '--format=tar', `--output=${tar}`, p.sha], { cwd: p.repo });
+  await archiveCommit(p.home, p.repo, p.sha, tar);
   await runCommand('tar', ['-xf', tar, '-C', tmp]);
   await rm(tar, { force: true });
   for (const a of p.artifactTars) if (existsSync(a)) await runCommand('tar', ['-xf', a, '-C', tmp]);

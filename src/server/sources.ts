@@ -5,11 +5,10 @@
 // job's runner finds it made or being made instead of waiting for a `git archive` it asked
 // for; both share one promise per file.
 import { existsSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Project } from '../store/pipelines.js';
-import { runCommand } from '../process/run.js';
+import { archiveCommit } from '../pipeline/archive.js';
 import type { ServerContext } from './context.js';
 import { projectRepo } from './trigger.js';
 
@@ -36,36 +35,12 @@ export function sourceTar(ctx: ServerContext, project: Project, sha: string): Pr
   return p;
 }
 
-/**
- * A git folder of Ferry's own that reads `repo`'s objects (through alternates) and whose
- * info/attributes turns off export-ignore and export-subst for every path. `git archive` obeys
- * those attributes of the commit's .gitattributes: a project marking `tests/ export-ignore` (as
- * packages do, to keep tests out of release tarballs) would send its jobs a commit without its
- * tests, and `$Format:...$` placeholders filled in. A job must get the commit as it is, like the
- * clone a local run makes; info/attributes is the one place that overrides the commit's own
- * attributes without touching the project's repository. Made once per repository.
- */
-async function archiveGitDir(home: string, repo: string): Promise<string> {
-  const dir = join(home, 'archive-git', createHash('sha256').update(repo).digest('hex').slice(0, 16));
-  if (existsSync(join(dir, 'HEAD'))) return dir;
-  const objects = (await runCommand('git', ['rev-parse', '--path-format=absolute', '--git-path', 'objects'], { cwd: repo })).stdout.toString('utf8').trim();
-  await mkdir(join(dir, 'objects', 'info'), { recursive: true });
-  await mkdir(join(dir, 'info'), { recursive: true });
-  await mkdir(join(dir, 'refs'), { recursive: true });
-  await writeFile(join(dir, 'objects', 'info', 'alternates'), `${objects}\n`);
-  await writeFile(join(dir, 'info', 'attributes'), '* -export-ignore -export-subst\n');
-  // Written last: its presence says the folder is complete.
-  await writeFile(join(dir, 'HEAD'), 'ref: refs/heads/none\n');
-  return dir;
-}
-
 /** `git archive` of `sha` into `file`; a failed archive is an error, never a cached empty file. */
 async function archive(home: string, repo: string, sha: string, file: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
-    const gitDir = await archiveGitDir(home, repo);
-    await runCommand('git', [`--git-dir=${gitDir}`, 'archive', '--format=tar', `--output=${tmp}`, sha], { cwd: repo });
+    await archiveCommit(home, repo, sha, tmp);
   } catch (err) {
     await rm(tmp, { force: true });
     throw new Error(`git archive ${sha} in ${repo} failed: ${(err as Error).message}`);
