@@ -100,6 +100,20 @@ test('cancel stops a running job within about a second and leaves no process', {
   }
 });
 
+test('a pipeline its workflow rules leave out is refused with why (422), not an internal error', async () => {
+  const server = await testServer({ runner: false });
+  try {
+    const repo = makeRepo({ 'ferry.yml': 'workflow:\n  rules:\n    - if: $FERRY_PIPELINE_SOURCE == "push"\nbuild:\n  script: echo\n' });
+    const project = await server.call<{ id: number }>('POST', '/api/projects', { path: repo.dir });
+    const r = await server.call<{ error: string; message: string }>('POST', `/api/projects/${project.body.id}/pipelines`, {});
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    assert.equal(r.body.error, 'no_pipeline');
+    assert.match(r.body.message, /no workflow rule matches this trigger/);
+  } finally {
+    await server.close();
+  }
+});
+
 test('an invalid ferry.yml is refused with every issue and its position (422)', async () => {
   const server = await testServer({ runner: false });
   try {
