@@ -96,9 +96,9 @@ const FERRY_MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.ur
  * Runs the built `ferry` with `args` to its end, asynchronously: the tests that call it often
  * serve its API from their own process, which spawnSync would stall.
  */
-export function ferryCli(args: string[], o: { env?: Record<string, string>; input?: string } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function ferryCli(args: string[], o: { env?: Record<string, string>; input?: string; cwd?: string } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FERRY_MAIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [FERRY_MAIN, ...args], { cwd: o.cwd, env: { ...process.env, NO_COLOR: '1', ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
