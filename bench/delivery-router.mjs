@@ -50,7 +50,7 @@ const home = mkdtempSync(join(tmpdir(), 'ferry-bench-router-'));
 const children = [];
 
 async function startEdge() {
-  const child = spawn(process.execPath, [join(root, 'dist/src/cli/main.js'), 'edge', '--admin-port', '0', '--home', home], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [join(root, 'dist/ferry.js'), 'edge', '--admin-port', '0', '--home', home], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   const info = join(home, 'edge', 'admin.json');
   while (!existsSync(info) || JSON.parse(readFileSync(info, 'utf8')).pid !== child.pid) {

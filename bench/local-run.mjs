@@ -11,10 +11,18 @@ import { tmpdir, availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const ferry = join(root, 'dist/src/cli/main.js');
+const ferry = join(root, 'dist/ferry.js');
 const glc = join(root, 'node_modules/.bin/gitlab-ci-local');
 const CONCURRENCY = 2;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+
+/**
+ * Both tools run with an empty HOME, so that the figures measure the tools rather than this
+ * machine's shell set-up: gitlab-ci-local's job shells read ~/.bashrc (seen here starting pyenv
+ * in every job, and the same 40 jobs took from 2 s to 21 s from one run to the next). Ferry's
+ * jobs read no start-up file either way (bash -c, stdin /dev/null).
+ */
+const HOME = mkdtempSync(join(tmpdir(), 'ferry-bench-home-'));
 
 /** Jobs in `layers` layers of `width`; each job needs two jobs of the layer before. */
 function layeredDag(layers, width) {
@@ -53,7 +61,7 @@ function makeRepo(jobs) {
 function timeCommand(cmd, args, cwd, env = {}) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, HOME, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     child.on('error', reject);
@@ -105,20 +113,31 @@ async function glcRuns(dir, runs) {
   return median(t);
 }
 
-function bareSpawnMs(n = 200) {
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) spawnSync('/bin/bash', ['-c', 'true']);
-  return Number(process.hrtime.bigint() - t0) / 1e6 / n;
+/**
+ * What one bare `bash -c true` costs when spawned from Node the way a job is (async spawn, wait
+ * for close): the median of several rounds, so one slow round (a background ingest, a page-cache
+ * miss) cannot skew the baseline the overhead is measured against.
+ */
+async function bareSpawnMs(rounds = 7, n = 40) {
+  const perRound = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      await new Promise((resolve, reject) => spawn('/bin/bash', ['-c', 'true'], { stdio: 'ignore' }).on('error', reject).on('close', resolve));
+    }
+    perRound.push(Number(process.hrtime.bigint() - t0) / 1e6 / n);
+  }
+  return median(perRound);
 }
 
 console.log(`bench/local-run on ${availableParallelism()} CPUs, Node ${process.version}; ${RUNS} timed runs each, median shown`);
 
-const spawnMs = bareSpawnMs();
 const one = makeRepo(chain(1));
 const long = makeRepo(chain(200));
 const c1 = await ferryRuns(one, 1, RUNS);
 const c200 = await ferryRuns(long, 1, RUNS);
 const perJob = (c200.warm - c1.warm) / 199;
+const spawnMs = await bareSpawnMs(); // measured after the runs' ingests have finished
 console.log(`\nper-job cost, 200 jobs in a chain (-j 1): ${fmt(perJob)} per job; bare \`bash -c true\` spawn ${fmt(spawnMs)}`);
 console.log(`per-job overhead over a bare spawn: ${fmt(perJob - spawnMs)}   (goal < 15 ms)`);
 console.log(`fixed cost of a run (1 job): ${fmt(c1.warm)}; ${fmt(c1.cold)} for the first run (new store)`);

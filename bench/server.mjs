@@ -24,7 +24,7 @@ import { SseParser } from '../dist/src/cli/sse.js';
 import { freePort } from '../dist/src/process/free-port.js';
 
 const root = new URL('..', import.meta.url).pathname;
-const ferry = join(root, 'dist/src/cli/main.js');
+const ferry = join(root, 'dist/ferry.js');
 // BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the server and the runners.
 const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 const PUSHES = Number(process.env.BENCH_PUSHES ?? 50);

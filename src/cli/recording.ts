@@ -8,8 +8,9 @@ import { selfCommand } from '../self-command.js';
 import type { RunEvent } from '../pipeline/events.js';
 import { ingestJournals, JournalWriter, journalDir } from '../store/journal.js';
 import { takeLocalPipelineNumber } from '../store/numbers.js';
-import { openDb } from '../store/open.js';
-import { reservePipelineNumber } from '../store/pipelines.js';
+
+/** The store's modules (migrations, queries) load only with DATABASE_URL: a local run never opens it. */
+const openDb: typeof import('../store/open.js').openDb = async (o) => (await import('../store/open.js')).openDb(o);
 
 export interface Recording {
   /** The pipeline's number, taken before the run starts (for a new pipeline). */
@@ -31,6 +32,7 @@ export async function startRecording(opts: { home: string; project?: string; new
       try {
         // A journal left by a crashed run is recorded (and its processes stopped) first.
         if (pending) await ingestJournals(db, opts.home);
+        const { reservePipelineNumber } = await import('../store/pipelines.js');
         number = (await reservePipelineNumber(db, opts.project)).number;
       } finally {
         await db.close();

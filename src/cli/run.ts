@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { EventBus } from '../events/bus.js';
 import type { PipelineStatus, RunEvent } from '../pipeline/events.js';
-import { defaultConcurrency, executeLocalRun, localPipelineStarted, prepareLocalRun } from '../pipeline/run-local.js';
+import { defaultConcurrency, discardLocalRun, executeLocalRun, localPipelineStarted, prepareLocalRun } from '../pipeline/run-local.js';
 import type { Scheduler } from '../pipeline/scheduler.js';
 import { startRecording } from './recording.js';
 import { CliError, EXIT } from './exit-codes.js';
@@ -54,7 +54,10 @@ Exit codes: 0 passed (or waiting on a manual job), 1 failed, 2 invalid ferry.yml
 
 export async function runCommand(opts: RunCliOptions & { only?: string[] }): Promise<number> {
   const ctx = await prepareLocalRun({ dir: opts.dir, file: opts.file, rev: opts.rev, dirty: opts.dirty, variables: opts.var, only: opts.only });
-  if (ctx.plan.jobs.length === 0) throw new CliError('no jobs to run: the rules of every job left it out of this pipeline', EXIT.OK);
+  if (ctx.plan.jobs.length === 0) {
+    await discardLocalRun(ctx);
+    throw new CliError('no jobs to run: the rules of every job left it out of this pipeline', EXIT.OK);
+  }
 
   const bus = new EventBus<RunEvent>();
   const recording = await startRecording({ home: ctx.home, project: ctx.commit.repoRoot, newPipeline: true });

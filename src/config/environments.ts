@@ -6,9 +6,10 @@
 
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
-import { Cron } from 'croner';
+import type { Cron } from 'croner';
 import type { LineCounter } from 'yaml';
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { RE2, Cron as loadCron } from './lazy-libs.js';
 import { conditionIdentifierNodes, parseCondition } from './condition.js';
 import { parseDuration } from './duration.js';
 import type { Issues } from './issues.js';
@@ -139,13 +140,13 @@ function commands(v: unknown): string[] {
 function compileRegex(src: string, flags = ''): string | undefined {
   let f = 0;
   for (const c of flags) {
-    if (c === 'i') f |= RE2JS.CASE_INSENSITIVE;
-    else if (c === 'm') f |= RE2JS.MULTILINE;
-    else if (c === 's') f |= RE2JS.DOTALL;
+    if (c === 'i') f |= RE2().CASE_INSENSITIVE;
+    else if (c === 'm') f |= RE2().MULTILINE;
+    else if (c === 's') f |= RE2().DOTALL;
     else return `unknown flag \`${c}\` (allowed: i, m, s)`;
   }
   try {
-    RE2JS.compile(src, f);
+    RE2().compile(src, f);
     return undefined;
   } catch (e) {
     return (e as Error).message;
@@ -812,7 +813,8 @@ export function cronProblem(pattern: string, timezone?: string): string | undefi
   let job: Cron | undefined;
   try {
     // The same mode as the freeze gate (src/delivery/gates/freeze.ts): 5 or 6 fields.
-    job = new Cron(pattern, { paused: true, mode: '5-or-6-parts', ...(timezone ? { timezone } : {}) });
+    const CronClass = loadCron();
+    job = new CronClass(pattern, { paused: true, mode: '5-or-6-parts', ...(timezone ? { timezone } : {}) });
     if (job.nextRun() === null) return 'it never opens (no date matches it)';
     return undefined;
   } catch (e) {

@@ -1,7 +1,8 @@
 // GitLab's `rules:if` language, parsed by hand so that a pipeline file can never run code, and
 // matched with RE2 (re2js) so that a hostile pattern cannot stall the scheduler (no ReDoS).
 
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { RE2 } from './lazy-libs.js';
 
 export type Operand =
   | { kind: 'var'; name: string; offset: number }
@@ -47,13 +48,13 @@ const NAME = /[A-Za-z_][A-Za-z0-9_]*/y;
 function compileRegex(pattern: string, flags: string, at: number): RE2JS {
   let f = 0;
   for (const c of flags) {
-    if (c === 'i') f |= RE2JS.CASE_INSENSITIVE;
-    else if (c === 'm') f |= RE2JS.MULTILINE;
-    else if (c === 's') f |= RE2JS.DOTALL;
+    if (c === 'i') f |= RE2().CASE_INSENSITIVE;
+    else if (c === 'm') f |= RE2().MULTILINE;
+    else if (c === 's') f |= RE2().DOTALL;
     else throw new ExpressionError(`unknown regex flag \`${c}\` (allowed: i, m, s)`, at);
   }
   try {
-    return RE2JS.compile(pattern, f);
+    return RE2().compile(pattern, f);
   } catch (e) {
     throw new ExpressionError(`bad regex /${pattern}/: ${(e as Error).message}`, at);
   }
@@ -296,7 +297,7 @@ function valueOf(o: Operand, vars: Record<string, string | undefined>): Value {
 function patternFromValue(v: string): RE2JS | null {
   const m = /^\/(.*)\/([A-Za-z]*)$/s.exec(v);
   try {
-    return m ? compileRegex(m[1].replace(/\\\//g, '/'), m[2], 0) : RE2JS.compile(v);
+    return m ? compileRegex(m[1].replace(/\\\//g, '/'), m[2], 0) : RE2().compile(v);
   } catch {
     return null;
   }

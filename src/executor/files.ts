@@ -2,7 +2,6 @@
 import { constants as fsc } from 'node:fs';
 import { cp, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
-import { glob } from 'tinyglobby';
 
 /** A path a job names must stay inside its workspace. */
 export function assertInside(pattern: string): void {
@@ -22,6 +21,8 @@ export async function matchFiles(fromDir: string, paths: string[], exclude: stri
     patterns.push(s?.isDirectory() ? `${clean}/**` : clean);
   }
   if (patterns.length === 0) return [];
+  // Loaded by the first job with paths to match (artifacts, reports, cache), not by every run.
+  const { glob } = await import('tinyglobby');
   return glob(patterns, { cwd: fromDir, dot: true, onlyFiles: true, ignore: exclude, followSymbolicLinks: false, expandDirectories: false });
 }
 

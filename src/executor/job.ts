@@ -20,6 +20,8 @@ export interface AttemptContext {
   /** How many files and folders the snapshot holds (decides how it is copied). */
   snapshotEntries?: number;
   workspaceDir: string;
+  /** Where the workspace's copy of the snapshot comes from when not made here (copies made ahead). */
+  workspaces?: { create(jobDir: string): Promise<void> };
   /** The complete environment of the job's processes. */
   env: Record<string, string>;
   executor: Executor;
@@ -44,7 +46,8 @@ function sys(ctx: AttemptContext, line: string): void {
 
 async function prepare(ctx: AttemptContext): Promise<void> {
   const { job } = ctx;
-  await createJobWorkspace(ctx.snapshotDir, ctx.workspaceDir, ctx.snapshotEntries);
+  if (ctx.workspaces) await ctx.workspaces.create(ctx.workspaceDir);
+  else await createJobWorkspace(ctx.snapshotDir, ctx.workspaceDir, ctx.snapshotEntries);
   for (const need of job.needs) {
     if (!need.artifacts) continue;
     if (await ctx.artifacts.restore({ pipelineId: ctx.pipelineId, jobId: need.jobId }, ctx.workspaceDir)) {

@@ -4,7 +4,7 @@
 // each other's files, and a pipeline of many jobs exports the repository only once.
 import { spawn } from 'node:child_process';
 import { constants as fsc, readdirSync } from 'node:fs';
-import { copyFile, cp, mkdir, readdir, readlink, rm, rmdir, stat, symlink } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readdir, readFile, readlink, rename, rm, rmdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { git, workingTreeChanges } from '../pipeline/git.js';
 
@@ -12,20 +12,15 @@ import { git, workingTreeChanges } from '../pipeline/git.js';
 export const FERRY_DIR = '.ferry';
 
 /**
- * Checks out `sha` of the repository at `repoRoot` into `dir`: a shared clone (objects borrowed
- * from the repository through git's alternates, so it costs no copy of history), detached at
- * the commit, so jobs can still run `git describe` or `git log` like in a GitLab job.
+ * Checks out `sha` of the repository at `repoRoot` into `dir`: a repository sharing the
+ * source's objects through git's alternates (so it costs no copy of history), with its
+ * branches and tags, detached at the commit, so jobs can still run `git describe` or `git log`
+ * like in a GitLab job.
  */
 export async function exportCommit(repoRoot: string, sha: string, dir: string, opts: { dirty?: boolean } = {}): Promise<void> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dirname(dir), { recursive: true });
-  // --template= : no sample hooks, fewer files for every job to copy.
-  await git(repoRoot, ['clone', '--quiet', '--shared', '--no-checkout', '--template=', repoRoot, dir]);
-  await git(dir, ['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', sha]);
-  // Every job copies this .git: drop what jobs never need (reflogs, remote-tracking refs, which
-  // packed-refs still lists) and empty folders; git log/status/describe/commit work without them.
-  await Promise.all([rm(join(dir, '.git', 'logs'), { recursive: true, force: true }), rm(join(dir, '.git', 'refs', 'remotes'), { recursive: true, force: true })]);
-  await Promise.all([join(dir, '.git', 'objects', 'pack'), join(dir, '.git', 'refs', 'tags')].map((d) => rmdir(d).catch(() => undefined)));
+  if (!(await shareRepository(repoRoot, sha, dir))) await cloneShared(repoRoot, sha, dir);
   if (!opts.dirty) return;
   const { changed, deleted } = await workingTreeChanges(repoRoot);
   for (const path of changed) {
@@ -34,6 +29,48 @@ export async function exportCommit(repoRoot: string, sha: string, dir: string, o
     await cp(join(repoRoot, path), join(dir, path), { force: true, verbatimSymlinks: true });
   }
   for (const path of deleted) await rm(join(dir, path), { force: true, recursive: true });
+}
+
+/**
+ * What `git clone --shared` makes, written directly, then one `git read-tree` to check out the
+ * commit: a clone costs three processes (git, a shell, git-upload-pack to list the refs) and
+ * a checkout a fourth, about 45 ms before the first job can start, more on a busy machine.
+ * Only for a plain repository (a .git folder, no repository format extensions such as sha256
+ * objects, reftable or partial clones); false leaves `dir` to the clone.
+ */
+async function shareRepository(repoRoot: string, sha: string, dir: string): Promise<boolean> {
+  const source = join(repoRoot, '.git');
+  const config = await readFile(join(source, 'config'), 'utf8').catch(() => null);
+  if (config === null || /^\s*\[extensions\]/im.test(config) || !(await stat(join(source, 'objects')).then((s) => s.isDirectory(), () => false))) return false;
+  const gitDir = join(dir, '.git');
+  await mkdir(join(gitDir, 'objects', 'info'), { recursive: true });
+  await Promise.all([
+    writeFile(join(gitDir, 'objects', 'info', 'alternates'), `${join(source, 'objects')}\n`),
+    writeFile(join(gitDir, 'HEAD'), `${sha}\n`),
+    writeFile(
+      join(gitDir, 'config'),
+      `[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n[remote "origin"]\n\turl = ${repoRoot}\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n`,
+    ),
+    // The branches and tags, as the source has them (loose files and packed-refs).
+    copyFile(join(source, 'packed-refs'), join(gitDir, 'packed-refs')).catch(() => undefined),
+    cp(join(source, 'refs', 'heads'), join(gitDir, 'refs', 'heads'), { recursive: true, filter: notLock }).catch(() => mkdir(join(gitDir, 'refs', 'heads'), { recursive: true })),
+    cp(join(source, 'refs', 'tags'), join(gitDir, 'refs', 'tags'), { recursive: true, filter: notLock }).catch(() => undefined),
+  ]);
+  await git(dir, ['read-tree', '-u', '--reset', sha]);
+  return true;
+}
+
+/** A ref being written right now (its .lock) is not copied: it would block that ref in the copy. */
+const notLock = (path: string) => !path.endsWith('.lock');
+
+async function cloneShared(repoRoot: string, sha: string, dir: string): Promise<void> {
+  // --template= : no sample hooks, fewer files for every job to copy.
+  await git(repoRoot, ['clone', '--quiet', '--shared', '--no-checkout', '--template=', repoRoot, dir]);
+  await git(dir, ['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', sha]);
+  // Every job copies this .git: drop what jobs never need (reflogs, remote-tracking refs, which
+  // packed-refs still lists) and empty folders; git log/status/describe/commit work without them.
+  await Promise.all([rm(join(dir, '.git', 'logs'), { recursive: true, force: true }), rm(join(dir, '.git', 'refs', 'remotes'), { recursive: true, force: true })]);
+  await Promise.all([join(dir, '.git', 'objects', 'pack'), join(dir, '.git', 'refs', 'tags')].map((d) => rmdir(d).catch(() => undefined)));
 }
 
 /**
@@ -49,6 +86,66 @@ export async function createJobWorkspace(snapshotDir: string, jobDir: string, en
   if (entries <= IN_PROCESS_COPY_MAX_ENTRIES) return copyTree(await listing(snapshotDir), snapshotDir, jobDir);
   await mkdir(dirname(jobDir), { recursive: true });
   await run('cp', [...CP_FLAGS, snapshotDir, jobDir]);
+}
+
+/**
+ * Copies of a snapshot made ahead of the jobs that will take them. A job's copy is otherwise
+ * made after it is ready to run and before its shell starts, a few milliseconds every job
+ * waits; made while earlier jobs run, it is a rename when the job starts. At most `ahead`
+ * copies wait at a time, and none are made once every job that may still start has one, so a
+ * run wastes at most the copies of jobs that never started (skipped, manual).
+ */
+export class SpareWorkspaces {
+  private readonly spares: { dir: string; made: Promise<boolean> }[] = [];
+  private count = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly snapshotDir: string,
+    private readonly entries: number,
+    private readonly ahead: number,
+    /** How many jobs may still start and want a copy. */
+    private readonly wanted: () => number,
+  ) {}
+
+  /** Gives `jobDir` a fresh copy of the snapshot: a spare when one is ready, else a new copy. */
+  async create(jobDir: string): Promise<void> {
+    const spare = this.spares.shift();
+    const ok = spare ? await spare.made : false;
+    await rm(jobDir, { recursive: true, force: true });
+    this.fill();
+    if (spare && ok) {
+      try {
+        return await rename(spare.dir, jobDir);
+      } catch {
+        // Not movable: copy afresh below.
+      }
+    }
+    if (spare) await rm(spare.dir, { recursive: true, force: true }).catch(() => undefined);
+    await createJobWorkspace(this.snapshotDir, jobDir, this.entries);
+  }
+
+  /** Starts copies up to `ahead`, for the jobs still to come. */
+  fill(): void {
+    while (!this.stopped && this.spares.length < Math.min(this.ahead, this.wanted())) {
+      // `+` never appears in a job's folder name (see slug), so a spare cannot meet a job's;
+      // named after the snapshot, so it cannot meet another execution's either.
+      const dir = `${this.snapshotDir}+spare-${this.count++}`;
+      const made = createJobWorkspace(this.snapshotDir, dir, this.entries).then(
+        () => true,
+        () => false,
+      );
+      this.spares.push({ dir, made });
+    }
+  }
+
+  /** Stops making copies; returns the folders of those never taken, for removal. */
+  async stop(): Promise<string[]> {
+    this.stopped = true;
+    const left = this.spares.splice(0);
+    await Promise.all(left.map((s) => s.made));
+    return left.map((s) => s.dir);
+  }
 }
 
 const IN_PROCESS_COPY_MAX_ENTRIES = 2000;
@@ -121,6 +218,17 @@ export function countEntries(dir: string, limit = IN_PROCESS_COPY_MAX_ENTRIES + 
 export async function removeDirs(dirs: string[]): Promise<void> {
   if (dirs.length === 0) return;
   await run('rm', ['-rf', '--', ...dirs]);
+}
+
+/**
+ * Removes folders with an `rm -rf` that is not waited for (nor kept alive: it is detached and
+ * ends on its own in moments). For what nobody will read again, such as passed jobs' workspaces.
+ */
+export function removeInBackground(dirs: string[]): void {
+  if (dirs.length === 0) return;
+  const child = spawn('rm', ['-rf', '--', ...dirs], { detached: true, stdio: 'ignore' });
+  child.on('error', () => undefined);
+  child.unref();
 }
 
 const CP_FLAGS = process.platform === 'linux' ? ['-a', '--reflink=auto'] : ['-a'];

@@ -1,10 +1,10 @@
 // `ferry run`: the pipeline of a commit of a local repository, run on this machine exactly as
 // a runner of the server would run it, recorded in the store. Jobs start at once; the store
 // is left to a journal (see src/store/journal.ts).
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { appendFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
-import { basename, join, relative } from 'node:path';
+import { appendFile, mkdir, readdir, readFile, rmdir, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
 import { parseConfig } from '../config/load.js';
 import { ConfigError, type PipelineConfig } from '../config/types.js';
 import type { EventBus } from '../events/bus.js';
@@ -13,7 +13,7 @@ import { LocalArtifactStore, LocalCacheStore } from '../executor/local-stores.js
 import { LogLimiter, logLimitFromEnv } from '../executor/log-limit.js';
 import { ShellExecutor } from '../executor/shell.js';
 import type { Executor } from '../executor/types.js';
-import { countEntries, exportCommit, FERRY_DIR, removeDirs, slug } from '../executor/workspace.js';
+import { countEntries, exportCommit, FERRY_DIR, removeDirs, removeInBackground, slug, SpareWorkspaces } from '../executor/workspace.js';
 import type { PipelineStarted, PipelineStatus, RunEvent } from './events.js';
 import { pipelineStartedEvent } from './started.js';
 import { commitInfo, git, type CommitInfo } from './git.js';
@@ -47,6 +47,9 @@ export interface LocalRunContext {
   home: string;
   /** The pipeline's predefined variables (FERRY_COMMIT_SHA, CI_COMMIT_SHA, ...). */
   predefined: Record<string, string>;
+  /** The commit's export to `snapshotDir`, when preparing started it; taken by the first execution. */
+  exported?: Promise<unknown>;
+  snapshotDir?: string;
 }
 
 export function defaultConcurrency(): number {
@@ -108,27 +111,60 @@ function selectJobs(p: Plan, names: string[]): Plan {
 /** Loads and plans; throws ConfigError, PlanError or NoPipelineError before anything runs. */
 export async function prepareLocalRun(opts: LocalRunOptions): Promise<LocalRunContext> {
   const file = opts.file ?? 'ferry.yml';
+  const pipelineId = randomUUID();
   let text: Promise<string> | undefined;
-  const commit = await commitInfo(opts.dir, opts.rev ?? 'HEAD', async (repoRoot, sha) => {
+  let home: string | undefined;
+  let exported: Promise<void> | undefined;
+  let snapshotDir: string | undefined;
+  const read = commitInfo(opts.dir, opts.rev ?? 'HEAD', async (repoRoot, sha) => {
     text = readPipelineFile(repoRoot, sha, file, !!opts.dirty);
+    text.catch(() => undefined); // said below, once the commit is read: not an unhandled rejection meanwhile
+    // The commit is checked out for the jobs while its log and ferry.yml are read and planned:
+    // the first job need not wait for the export (a git process or more) after all that.
+    home = await resolveHome(repoRoot, opts.home);
+    snapshotDir = newSnapshotDir(join(home, 'work', pipelineId));
+    exported = exportCommit(repoRoot, sha, snapshotDir, { dirty: opts.dirty });
+    exported.catch(() => undefined);
     await text.catch(() => undefined);
   });
-  const configText = await text!;
-  const { config, issues } = parseConfig(configText, file);
-  if (!config) throw new ConfigError(issues);
-  const pipelineId = randomUUID();
-  const home = await resolveHome(commit.repoRoot, opts.home);
-  const predefined = pipelineVariables({
-    commit,
-    pipelineId,
-    source: opts.source ?? 'local',
-    projectDir: commit.repoRoot,
-    projectName: basename(commit.repoRoot),
-  });
-  logLimitFromEnv(); // a bad FERRY_LOG_LIMIT is said before anything runs
-  let p = plan({ config, predefined, triggerVariables: opts.variables });
-  if (opts.only?.length) p = selectJobs(p, opts.only);
-  return { pipelineId, commit, config, configText, plan: p, home, predefined };
+  try {
+    const commit = await read;
+    const configText = await text!;
+    const { config, issues } = parseConfig(configText, file);
+    if (!config) throw new ConfigError(issues);
+    const predefined = pipelineVariables({
+      commit,
+      pipelineId,
+      source: opts.source ?? 'local',
+      projectDir: commit.repoRoot,
+      projectName: basename(commit.repoRoot),
+    });
+    logLimitFromEnv(); // a bad FERRY_LOG_LIMIT is said before anything runs
+    let p = plan({ config, predefined, triggerVariables: opts.variables });
+    if (opts.only?.length) p = selectJobs(p, opts.only);
+    return { pipelineId, commit, config, configText, plan: p, home: home!, predefined, exported, snapshotDir };
+  } catch (err) {
+    await discardLocalRun({ exported, snapshotDir });
+    throw err;
+  }
+}
+
+/**
+ * The source snapshot's folder in a pipeline's work folder, new for each execution: the
+ * folders an execution leaves are removed in the background after it (see removeInBackground),
+ * and a `ferry play` of the same pipeline right after must not lose its own to that removal.
+ * `+` never appears in a job's folder name (see slug).
+ */
+function newSnapshotDir(workRoot: string): string {
+  return join(workRoot, `+source-${randomBytes(4).toString('hex')}`);
+}
+
+/** Removes what a prepared run that will not run made (its checked-out source). */
+export async function discardLocalRun(ctx: Pick<LocalRunContext, 'exported' | 'snapshotDir'>): Promise<void> {
+  await ctx.exported?.catch(() => undefined);
+  if (!ctx.snapshotDir) return;
+  await removeDirs([ctx.snapshotDir]);
+  await rmdir(dirname(ctx.snapshotDir)).catch(() => undefined); // the pipeline's folder, now empty
 }
 
 export interface ExecuteOptions {
@@ -156,7 +192,11 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
   const executor = o.executor ?? new ShellExecutor();
   const logLimit = o.logLimit ?? logLimitFromEnv();
   const workRoot = join(ctx.home, 'work', ctx.pipelineId);
-  const snapshotDir = join(workRoot, '.source');
+  // The export preparing started serves the first execution of the context only: its folder
+  // is removed after that execution, and a resumed one (play) exports afresh.
+  const prepared = ctx.exported && ctx.snapshotDir ? { exported: ctx.exported, snapshotDir: ctx.snapshotDir } : undefined;
+  ctx.exported = undefined;
+  const snapshotDir = prepared?.snapshotDir ?? newSnapshotDir(workRoot);
   const artifacts = new LocalArtifactStore(join(ctx.home, 'artifacts'));
   const cache = new LocalCacheStore(join(ctx.home, 'cache'));
   const predefined = pipelineVariables({
@@ -169,10 +209,19 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
   // The source is exported once, while the first jobs wait; every job copies it.
   // Housekeeping beside the run: expired artifacts, and the kept workspaces of old pipelines.
   const housekeeping = Promise.all([artifacts.prune(), pruneWorkDirs(join(ctx.home, 'work'), ctx.pipelineId)]).catch(() => undefined);
-  const exported = exportCommit(ctx.commit.repoRoot, ctx.commit.sha, snapshotDir, { dirty: o.dirty }).then(() => countEntries(snapshotDir));
+  const exported = (prepared?.exported ?? exportCommit(ctx.commit.repoRoot, ctx.commit.sha, snapshotDir, { dirty: o.dirty })).then(() => countEntries(snapshotDir));
   exported.catch(() => undefined);
   const baseEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('npm_')) baseEnv[k] = v;
+
+  const concurrency = o.concurrency ?? defaultConcurrency();
+  let started = 0;
+  const spares = exported.then((entries) => {
+    const s = new SpareWorkspaces(snapshotDir, entries, concurrency, () => ctx.plan.jobs.length - started);
+    s.fill();
+    return s;
+  });
+  spares.catch(() => undefined);
 
   const passed: string[] = [];
   const used = new Set<string>();
@@ -192,12 +241,14 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
   const scheduler = new Scheduler({
     pipelineId: ctx.pipelineId,
     plan: ctx.plan,
-    concurrency: o.concurrency ?? defaultConcurrency(),
+    concurrency,
     bus,
     initial: o.initial,
     play: o.play,
     runJob: async (job, attempt, signal) => {
       const snapshotEntries = await exported;
+      const workspaces = await spares;
+      started++;
       const workspaceDir = dirFor(job);
       // Cut at the limit before the bus: the terminal, the journal and the store see the same log.
       const limiter = new LogLimiter(logLimit, (stream, text, truncated) =>
@@ -211,6 +262,7 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
         attempt,
         snapshotDir,
         snapshotEntries,
+        workspaces,
         workspaceDir,
         env,
         executor,
@@ -228,9 +280,11 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
   });
   o.onScheduler?.(scheduler);
   const status = await scheduler.run();
+  const unused = await spares.then((s) => s.stop(), () => [] as string[]);
   await Promise.all([exported.catch(() => undefined), housekeeping]);
-  // Removed in one go at the end: cheaper than one removal per job.
-  if (!o.keepWorkspaces) await removeDirs([...passed, snapshotDir]);
+  // Removed in one go at the end, cheaper than one removal per job, and without waiting: on a
+  // slow disk removing a few hundred small trees takes longer than the run's last jobs did.
+  removeInBackground(o.keepWorkspaces ? unused : [...passed, ...unused, snapshotDir]);
   return status;
 }
 

@@ -6,7 +6,7 @@
 // (a small process: ~5 ms), and a push waits for several (git cat-file, git archive). The
 // server starts a small helper process once (./spawner-child.ts) and sends it the commands.
 import { execFile, fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawnerChildFile } from '../self-command.js';
 
 export interface RunOptions {
   cwd?: string;
@@ -92,7 +92,7 @@ interface Reply {
  * it. Should the helper die, commands run here again (and those in flight are run here).
  */
 export async function startSpawner(): Promise<() => Promise<void>> {
-  const child: ChildProcess = fork(fileURLToPath(new URL('./spawner-child.js', import.meta.url)), [], {
+  const child: ChildProcess = fork(spawnerChildFile(), [], {
     serialization: 'advanced',
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     // Not this process's flags (a test runner's, a profiler's): the helper is plain.

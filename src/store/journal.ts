@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { FINAL_JOB_STATUSES, type JobStatus, type RunEvent } from '../pipeline/events.js';
 import type { Db } from './db.js';
 import { acquireLock, pidAlive } from './lock.js';
-import { RunRecorder } from './recorder.js';
 import { killJobLeftovers } from '../executor/leftovers.js';
 
 const FLUSH_MS = 100;
@@ -184,6 +183,9 @@ export async function ingestJournals(db: Db, home: string): Promise<IngestResult
 async function ingestUnlocked(db: Db, home: string): Promise<IngestResult> {
   const dir = journalDir(home);
   const result: IngestResult = { files: 0, events: 0, live: 0 };
+  // Loaded here, not at the top: `ferry run` imports this file for the writer alone, and the
+  // recorder's store modules would add to the start-up of every run.
+  const { RunRecorder } = await import('./recorder.js');
   const recorder = new RunRecorder(db);
   // New journals may appear while we work (another run ended): look again until none are left.
   const done = new Set<string>();

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { makeRepo } from '../helpers/repo.js';
 import { processesWith, waitFor } from '../helpers/procs.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../ferry.js', import.meta.url));
 // The background ingest is tested on its own below; elsewhere the reading commands ingest.
 const ENV = { ...process.env, NO_COLOR: '1', FERRY_BACKGROUND_INGEST: '0', DATABASE_URL: '' };
 

@@ -14,7 +14,7 @@ import { freePort, waitFor } from '../helpers/procs.js';
 import { startLoad } from '../helpers/load.js';
 import { pipelineYaml, type EnvStatusBody } from './harness.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../ferry.js', import.meta.url));
 
 function serverProcess(home: string, port: number): ChildProcess {
   return spawn(process.execPath, [MAIN, 'server', '--home', home, '--listen', `127.0.0.1:${port}`, '-j', '1', '--edge-admin-port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -1,9 +1,9 @@
-// The compiled `ferry` command in a child process, asynchronously (tests run side by side), with
-// its exit code, as people and jobs run it.
+// The `ferry` command as installed (the bundle, dist/ferry.js) in a child process,
+// asynchronously (tests run side by side), with its exit code, as people and jobs run it.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const FERRY_MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+export const FERRY_MAIN = fileURLToPath(new URL('../../ferry.js', import.meta.url));
 
 /**
  * No colors, no background ingest (reading commands ingest), the embedded store. Not the test

@@ -90,7 +90,7 @@ export function killWithThisProcess(child: ChildProcess): () => void {
   };
 }
 
-const FERRY_MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const FERRY_MAIN = fileURLToPath(new URL('../../ferry.js', import.meta.url));
 
 /**
  * Runs the built `ferry` with `args` to its end, asynchronously: the tests that call it often

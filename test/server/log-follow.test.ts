@@ -62,7 +62,7 @@ async function startJob(server: TestServer, yml: string): Promise<{ pipelineId: 
   return { pipelineId: started.body.pipelineId, jobId: p.body.jobs[0]!.id, project: project.body.id };
 }
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../ferry.js', import.meta.url));
 
 /** Runs the real CLI; resolves with its output and exit code. */
 function ferry(args: string[], onStdout?: (all: string) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {

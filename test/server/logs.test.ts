@@ -18,7 +18,7 @@ import type { RunnerTransport } from '../../src/runner/transport.js';
 import { makeRepo } from '../helpers/repo.js';
 import { testServer, type TestServer } from './harness.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../ferry.js', import.meta.url));
 const LIMIT = 64 * 1024;
 const LINE = truncationLine(LIMIT);
 

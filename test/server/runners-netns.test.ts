@@ -16,7 +16,7 @@ import { createTestNetwork, netnsUnavailable, type TestHost, type TestNetwork } 
 import { processesWith, stopAll, waitFor } from '../helpers/procs.js';
 import { testServer, type TestServer } from './harness.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../ferry.js', import.meta.url));
 const skip = netnsUnavailable();
 
 function runnerOn(net: TestNetwork, host: TestHost, server: TestServer, token: string, tags: string[]): ChildProcess {

@@ -14,7 +14,7 @@ import { freePort, processesWith, stopAll, waitFor } from '../helpers/procs.js';
 import { createSchema, PG_URL } from '../store/helpers.js';
 import { testServer } from './harness.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../ferry.js', import.meta.url));
 
 function runner(server: string, token: string, opts: { tags?: string[]; mark: string; concurrency?: number }): ChildProcess {
   const args = [MAIN, 'runner', '--server', server, '--token', token, '-j', String(opts.concurrency ?? 1), '--work-dir', mkdtempSync(join(tmpdir(), 'ferry-runner-'))];
