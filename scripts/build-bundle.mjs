@@ -26,7 +26,7 @@ await build({
   platform: 'node',
   target: 'node20',
   sourcemap: 'linked',
-  external: ['@electric-sql/pglite', 'pg', 'fastify', '@fastify/swagger', 'prom-client', 'ajv', 'autocannon'],
+  external: ['@electric-sql/pglite', 'pg', 'fastify', '@fastify/swagger', 'prom-client', 'ajv'],
   // Bundled CommonJS packages call require() for Node's own modules.
   banner: { js: "import { createRequire as __ferryCreateRequire } from 'node:module'; const require = __ferryCreateRequire(import.meta.url);" },
   define: { __FERRY_BUNDLE__: 'true' },

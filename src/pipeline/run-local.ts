@@ -47,9 +47,14 @@ export interface LocalRunContext {
   home: string;
   /** The pipeline's predefined variables (FERRY_COMMIT_SHA, CI_COMMIT_SHA, ...). */
   predefined: Record<string, string>;
-  /** The commit's export to `snapshotDir`, when preparing started it; taken by the first execution. */
-  exported?: Promise<unknown>;
-  snapshotDir?: string;
+  /** The commit's export, when preparing started it; taken by the first execution. */
+  prepared?: PreparedSource;
+}
+
+/** A snapshot of the commit being exported to `dir` (done when `exported` settles). */
+export interface PreparedSource {
+  dir: string;
+  exported: Promise<void>;
 }
 
 export function defaultConcurrency(): number {
@@ -114,17 +119,16 @@ export async function prepareLocalRun(opts: LocalRunOptions): Promise<LocalRunCo
   const pipelineId = randomUUID();
   let text: Promise<string> | undefined;
   let home: string | undefined;
-  let exported: Promise<void> | undefined;
-  let snapshotDir: string | undefined;
+  let prepared: PreparedSource | undefined;
   const read = commitInfo(opts.dir, opts.rev ?? 'HEAD', async (repoRoot, sha) => {
     text = readPipelineFile(repoRoot, sha, file, !!opts.dirty);
     text.catch(() => undefined); // said below, once the commit is read: not an unhandled rejection meanwhile
     // The commit is checked out for the jobs while its log and ferry.yml are read and planned:
     // the first job need not wait for the export (a git process or more) after all that.
     home = await resolveHome(repoRoot, opts.home);
-    snapshotDir = newSnapshotDir(join(home, 'work', pipelineId));
-    exported = exportCommit(repoRoot, sha, snapshotDir, { dirty: opts.dirty });
-    exported.catch(() => undefined);
+    const dir = newSnapshotDir(join(home, 'work', pipelineId));
+    prepared = { dir, exported: exportCommit(repoRoot, sha, dir, { dirty: opts.dirty }) };
+    prepared.exported.catch(() => undefined);
     await text.catch(() => undefined);
   });
   try {
@@ -142,9 +146,9 @@ export async function prepareLocalRun(opts: LocalRunOptions): Promise<LocalRunCo
     logLimitFromEnv(); // a bad FERRY_LOG_LIMIT is said before anything runs
     let p = plan({ config, predefined, triggerVariables: opts.variables });
     if (opts.only?.length) p = selectJobs(p, opts.only);
-    return { pipelineId, commit, config, configText, plan: p, home: home!, predefined, exported, snapshotDir };
+    return { pipelineId, commit, config, configText, plan: p, home: home!, predefined, prepared };
   } catch (err) {
-    await discardLocalRun({ exported, snapshotDir });
+    await discardLocalRun({ prepared });
     throw err;
   }
 }
@@ -160,11 +164,11 @@ function newSnapshotDir(workRoot: string): string {
 }
 
 /** Removes what a prepared run that will not run made (its checked-out source). */
-export async function discardLocalRun(ctx: Pick<LocalRunContext, 'exported' | 'snapshotDir'>): Promise<void> {
-  await ctx.exported?.catch(() => undefined);
-  if (!ctx.snapshotDir) return;
-  await removeDirs([ctx.snapshotDir]);
-  await rmdir(dirname(ctx.snapshotDir)).catch(() => undefined); // the pipeline's folder, now empty
+export async function discardLocalRun(ctx: Pick<LocalRunContext, 'prepared'>): Promise<void> {
+  if (!ctx.prepared) return;
+  await ctx.prepared.exported.catch(() => undefined);
+  await removeDirs([ctx.prepared.dir]);
+  await rmdir(dirname(ctx.prepared.dir)).catch(() => undefined); // the pipeline's folder, now empty
 }
 
 export interface ExecuteOptions {
@@ -194,9 +198,9 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
   const workRoot = join(ctx.home, 'work', ctx.pipelineId);
   // The export preparing started serves the first execution of the context only: its folder
   // is removed after that execution, and a resumed one (play) exports afresh.
-  const prepared = ctx.exported && ctx.snapshotDir ? { exported: ctx.exported, snapshotDir: ctx.snapshotDir } : undefined;
-  ctx.exported = undefined;
-  const snapshotDir = prepared?.snapshotDir ?? newSnapshotDir(workRoot);
+  const { prepared } = ctx;
+  ctx.prepared = undefined;
+  const snapshotDir = prepared?.dir ?? newSnapshotDir(workRoot);
   const artifacts = new LocalArtifactStore(join(ctx.home, 'artifacts'));
   const cache = new LocalCacheStore(join(ctx.home, 'cache'));
   const predefined = pipelineVariables({

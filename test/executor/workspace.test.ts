@@ -16,7 +16,7 @@ import { waitFor } from '../helpers/procs.js';
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
 
-test('the export is a repository of the commit: detached HEAD, branches, tags, clean status, history', () => {
+test('the export is a repository of the commit: detached HEAD, branches, tags, clean status, history', async () => {
   const repo = makeRepo({ 'a.txt': 'one\n', 'dir/b.txt': 'two\n' });
   const first = repo.git('rev-parse', 'HEAD').trim();
   repo.git('tag', '-a', 'v1.0', '-m', 'release one');
@@ -29,25 +29,23 @@ test('the export is a repository of the commit: detached HEAD, branches, tags, c
   repo.write('a.txt', 'not committed\n');
 
   const out = join(mkdtempSync(join(tmpdir(), 'ferry-export-')), 'src');
-  return exportCommit(repo.dir, second, out).then(() => {
-    assert.equal(git(out, 'rev-parse', 'HEAD'), second);
-    assert.equal(git(out, 'rev-parse', '--abbrev-ref', 'HEAD'), 'HEAD', 'detached, like a GitLab job');
-    assert.equal(git(out, 'status', '--porcelain'), '', 'the working tree is the commit, nothing else');
-    assert.equal(git(out, 'show', 'HEAD:a.txt'), 'changed');
-    assert.equal(git(out, 'describe', '--tags'), 'light');
-    assert.equal(git(out, 'describe', '--abbrev=0', 'HEAD~1'), 'v1.0');
-    assert.deepEqual(git(out, 'for-each-ref', '--format=%(refname:short)', 'refs/heads').split('\n').sort(), ['feature', 'loose-branch', 'main']);
-    assert.equal(git(out, 'log', '--format=%s').split('\n').join(','), 'second,initial');
-    assert.equal(git(out, 'config', 'remote.origin.url'), repo.dir);
-    // A job can commit in its copy without touching the source repository.
-    const job = join(out, '..', 'job');
-    return createJobWorkspace(out, job).then(() => {
-      execFileSync('sh', ['-c', 'echo x > new.txt && git add new.txt && git -c user.name=t -c user.email=t@t commit -qm job'], { cwd: job });
-      assert.equal(git(job, 'log', '-1', '--format=%s'), 'job');
-      assert.equal(repo.git('log', '-1', '--format=%s').trim(), 'second', 'the source repository is untouched');
-      assert.equal(git(out, 'rev-parse', 'HEAD'), second, 'and so is the snapshot');
-    });
-  });
+  await exportCommit(repo.dir, second, out);
+  assert.equal(git(out, 'rev-parse', 'HEAD'), second);
+  assert.equal(git(out, 'rev-parse', '--abbrev-ref', 'HEAD'), 'HEAD', 'detached, like a GitLab job');
+  assert.equal(git(out, 'status', '--porcelain'), '', 'the working tree is the commit, nothing else');
+  assert.equal(git(out, 'show', 'HEAD:a.txt'), 'changed');
+  assert.equal(git(out, 'describe', '--tags'), 'light');
+  assert.equal(git(out, 'describe', '--abbrev=0', 'HEAD~1'), 'v1.0');
+  assert.deepEqual(git(out, 'for-each-ref', '--format=%(refname:short)', 'refs/heads').split('\n').sort(), ['feature', 'loose-branch', 'main']);
+  assert.equal(git(out, 'log', '--format=%s').split('\n').join(','), 'second,initial');
+  assert.equal(git(out, 'config', 'remote.origin.url'), repo.dir);
+  // A job can commit in its copy without touching the source repository.
+  const job = join(out, '..', 'job');
+  await createJobWorkspace(out, job);
+  execFileSync('sh', ['-c', 'echo x > new.txt && git add new.txt && git -c user.name=t -c user.email=t@t commit -qm job'], { cwd: job });
+  assert.equal(git(job, 'log', '-1', '--format=%s'), 'job');
+  assert.equal(repo.git('log', '-1', '--format=%s').trim(), 'second', 'the source repository is untouched');
+  assert.equal(git(out, 'rev-parse', 'HEAD'), second, 'and so is the snapshot');
 });
 
 test('a repository with format extensions (sha256 objects) is cloned instead, and still runs', async () => {
