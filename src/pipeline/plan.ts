@@ -9,6 +9,7 @@ import { expandVariables, resolveVariables } from './variables.js';
 export interface PlannedNeed {
   jobId: string;
   name: string;
+  /** Whether the job takes the needed job's artifacts: false too when that job keeps none. */
   artifacts: boolean;
 }
 
@@ -204,12 +205,14 @@ export function plan(input: PlanInput): Plan {
     }
   }
 
+  // A job that keeps no artifacts has none to hand on: its dependents skip looking for them.
+  const keepsArtifacts = (p: PlannedJob) => (p.artifacts?.paths.length ?? 0) > 0;
   for (const p of planned) {
     const job = config.jobs.find((j) => j.name === p.baseName)!;
     if (job.needs === null) {
       p.needs = planned
         .filter((o) => o.stageIndex < p.stageIndex)
-        .map((o) => ({ jobId: o.id, name: o.name, artifacts: true }));
+        .map((o) => ({ jobId: o.id, name: o.name, artifacts: keepsArtifacts(o) }));
       continue;
     }
     for (const need of job.needs) {
@@ -218,7 +221,7 @@ export function plan(input: PlanInput): Plan {
         if (need.optional) continue;
         throw new PlanError(`job \`${job.name}\` needs \`${need.job}\`, which is not in this pipeline (its rules left it out). Mark the need \`optional: true\` or give both jobs the same rules.`, need.pos);
       }
-      for (const t of targets) p.needs.push({ jobId: t.id, name: t.name, artifacts: need.artifacts });
+      for (const t of targets) p.needs.push({ jobId: t.id, name: t.name, artifacts: need.artifacts && keepsArtifacts(t) });
     }
   }
 

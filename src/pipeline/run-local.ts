@@ -13,7 +13,9 @@ import { LocalArtifactStore, LocalCacheStore } from '../executor/local-stores.js
 import { LogLimiter, logLimitFromEnv } from '../executor/log-limit.js';
 import { ShellExecutor } from '../executor/shell.js';
 import type { Executor } from '../executor/types.js';
-import { countEntries, exportCommit, FERRY_DIR, removeDirs, removeInBackground, slug, SpareWorkspaces } from '../executor/workspace.js';
+import { exportCommit, FERRY_DIR, removeDirs, removeInBackground, slug, SpareWorkspaces } from '../executor/workspace.js';
+import { countEntries } from '../executor/tree-copy.js';
+import { WorkspacePool } from '../executor/workspace-pool.js';
 import type { PipelineStarted, PipelineStatus, RunEvent } from './events.js';
 import { pipelineStartedEvent } from './started.js';
 import { commitInfo, git, type CommitInfo } from './git.js';
@@ -220,14 +222,18 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
 
   const concurrency = o.concurrency ?? defaultConcurrency();
   let started = 0;
+  // Passed jobs' workspaces are reset for later jobs, of this run and the next, rather than
+  // removed (see workspace-pool.ts); with --keep-workspaces every one stays where it is.
+  const pool = o.keepWorkspaces ? undefined : new WorkspacePool(join(ctx.home, 'work'));
   const spares = exported.then((entries) => {
-    const s = new SpareWorkspaces(snapshotDir, entries, concurrency, () => ctx.plan.jobs.length - started);
+    const s = new SpareWorkspaces(snapshotDir, entries, concurrency, () => ctx.plan.jobs.length - started, pool);
     s.fill();
     return s;
   });
   spares.catch(() => undefined);
 
   const passed: string[] = [];
+  const pooling: Promise<unknown>[] = [];
   const used = new Set<string>();
   const workspaceOf = new Map<string, string>();
   const dirFor = (job: PlannedJob) => {
@@ -277,15 +283,25 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
         report: (kind, file, report) => bus.emit({ type: 'job.report', at: Date.now(), pipelineId: ctx.pipelineId, jobId: job.id, attempt, kind, file, report }),
         onProcess: o.onProcess && ((pid) => o.onProcess!(job.id, pid)),
       });
-      // Passed jobs leave nothing behind; a failed job's workspace stays for a look.
-      if (outcome.status === 'success') passed.push(workspaceDir);
+      // Passed jobs leave nothing behind (their workspace goes to the pool, or is removed at the
+      // end); a failed job's workspace stays for a look.
+      if (outcome.status === 'success') {
+        if (workspaces.poolable) pooling.push(pool!.give([workspaceDir]).then((left) => passed.push(...left)));
+        else passed.push(workspaceDir);
+      }
       return outcome;
     },
   });
   o.onScheduler?.(scheduler);
   const status = await scheduler.run();
-  const unused = await spares.then((s) => s.stop(), () => [] as string[]);
-  await Promise.all([exported.catch(() => undefined), housekeeping]);
+  const unused = await spares.then(
+    async (s) => {
+      const { unused, trash } = await s.stop();
+      return [...trash, ...(s.poolable ? await pool!.give(unused) : unused)];
+    },
+    () => [] as string[],
+  );
+  await Promise.all([exported.catch(() => undefined), housekeeping, ...pooling]);
   // Removed in one go at the end, cheaper than one removal per job, and without waiting: on a
   // slow disk removing a few hundred small trees takes longer than the run's last jobs did.
   removeInBackground(o.keepWorkspaces ? unused : [...passed, ...unused, snapshotDir]);
@@ -300,7 +316,8 @@ export function localPipelineStarted(ctx: LocalRunContext, source: string, varia
 const KEEP_WORK_DIRS = 10;
 
 async function pruneWorkDirs(root: string, current: string): Promise<void> {
-  const names = (await readdir(root).catch(() => [] as string[])).filter((n) => n !== current);
+  // `+recycled`, the workspace pool, is no pipeline's.
+  const names = (await readdir(root).catch(() => [] as string[])).filter((n) => n !== current && !n.startsWith('+'));
   if (names.length < KEEP_WORK_DIRS) return;
   const dated = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(root, n)).catch(() => null))?.mtimeMs ?? 0 })));
   dated.sort((a, b) => b.t - a.t);

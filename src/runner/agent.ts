@@ -8,7 +8,7 @@ import { killJobLeftovers } from '../executor/leftovers.js';
 import { DEFAULT_LOG_LIMIT, LogLimiter } from '../executor/log-limit.js';
 import { join } from 'node:path';
 import { runAttempt } from '../executor/job.js';
-import { countEntries } from '../executor/workspace.js';
+import { countEntries } from '../executor/tree-copy.js';
 import { ShellExecutor } from '../executor/shell.js';
 import type { Executor } from '../executor/types.js';
 import { jobVariables } from '../pipeline/variables.js';
