@@ -9,7 +9,7 @@ import { posix } from 'node:path';
 import type { Cron } from 'croner';
 import type { LineCounter } from 'yaml';
 import type { RE2JS } from 're2js';
-import { RE2, Cron as loadCron } from './lazy-libs.js';
+import { RE2, Cron as loadCron, regexFlags } from './lazy-libs.js';
 import { conditionIdentifierNodes, parseCondition } from './condition.js';
 import { parseDuration } from './duration.js';
 import type { Issues } from './issues.js';
@@ -137,16 +137,10 @@ function commands(v: unknown): string[] {
   return v.flatMap((x) => (Array.isArray(x) ? x : [x])).filter((x): x is string => typeof x === 'string');
 }
 
+/** Why `src` with `flags` is no RE2 pattern; undefined when it is one. */
 function compileRegex(src: string, flags = ''): string | undefined {
-  let f = 0;
-  for (const c of flags) {
-    if (c === 'i') f |= RE2().CASE_INSENSITIVE;
-    else if (c === 'm') f |= RE2().MULTILINE;
-    else if (c === 's') f |= RE2().DOTALL;
-    else return `unknown flag \`${c}\` (allowed: i, m, s)`;
-  }
   try {
-    RE2().compile(src, f);
+    RE2().compile(src, regexFlags(flags));
     return undefined;
   } catch (e) {
     return (e as Error).message;

@@ -2,7 +2,7 @@
 // matched with RE2 (re2js) so that a hostile pattern cannot stall the scheduler (no ReDoS).
 
 import type { RE2JS } from 're2js';
-import { RE2 } from './lazy-libs.js';
+import { RE2, regexFlags } from './lazy-libs.js';
 
 export type Operand =
   | { kind: 'var'; name: string; offset: number }
@@ -46,12 +46,11 @@ type Tok =
 const NAME = /[A-Za-z_][A-Za-z0-9_]*/y;
 
 function compileRegex(pattern: string, flags: string, at: number): RE2JS {
-  let f = 0;
-  for (const c of flags) {
-    if (c === 'i') f |= RE2().CASE_INSENSITIVE;
-    else if (c === 'm') f |= RE2().MULTILINE;
-    else if (c === 's') f |= RE2().DOTALL;
-    else throw new ExpressionError(`unknown regex flag \`${c}\` (allowed: i, m, s)`, at);
+  let f: number;
+  try {
+    f = regexFlags(flags);
+  } catch (e) {
+    throw new ExpressionError((e as Error).message, at);
   }
   try {
     return RE2().compile(pattern, f);

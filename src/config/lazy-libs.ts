@@ -16,6 +16,21 @@ export function RE2(): typeof RE2JSClass {
   return (re2 ??= (require('re2js') as { RE2JS: typeof RE2JSClass }).RE2JS);
 }
 
+/**
+ * The RE2JS flags of a `/re/flags` pattern in ferry.yml (the ones GitLab's RE2 takes: i, m, s);
+ * throws naming the first flag that is none of them.
+ */
+export function regexFlags(flags: string): number {
+  let f = 0;
+  for (const c of flags) {
+    if (c === 'i') f |= RE2().CASE_INSENSITIVE;
+    else if (c === 'm') f |= RE2().MULTILINE;
+    else if (c === 's') f |= RE2().DOTALL;
+    else throw new Error(`unknown regex flag \`${c}\` (allowed: i, m, s)`);
+  }
+  return f;
+}
+
 export function Cron(): typeof CronClass {
   return (cron ??= (require('croner') as { Cron: typeof CronClass }).Cron);
 }

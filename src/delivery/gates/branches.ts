@@ -2,7 +2,8 @@
 // as exact names or /re2 patterns/flags (flags i, m, s). A pattern matches anywhere in the
 // name, as in GitLab and in `rules: if` (anchor it: /^release\/.+$/). re2js runs in linear
 // time, so no pattern can stall the controller.
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { RE2, regexFlags } from '../../config/lazy-libs.js';
 
 const cache = new Map<string, RE2JS | Error>();
 
@@ -13,14 +14,7 @@ export function compileBranchPattern(pattern: string): RE2JS | Error | null {
   let re = cache.get(pattern);
   if (re) return re;
   try {
-    let flags = 0;
-    for (const c of m[2]!) {
-      if (c === 'i') flags |= RE2JS.CASE_INSENSITIVE;
-      else if (c === 'm') flags |= RE2JS.MULTILINE;
-      else if (c === 's') flags |= RE2JS.DOTALL;
-      else throw new Error(`unknown regex flag \`${c}\` (allowed: i, m, s)`);
-    }
-    re = RE2JS.compile(m[1]!.replace(/\\\//g, '/'), flags);
+    re = RE2().compile(m[1]!.replace(/\\\//g, '/'), regexFlags(m[2]!));
   } catch (err) {
     re = new Error(`bad branch pattern ${pattern}: ${(err as Error).message}`);
   }
