@@ -23,10 +23,11 @@ export interface Listing {
  * Files of a workspace's .git that jobs get as hard links to the snapshot's rather than copies.
  * Git never writes these in place: it writes a new file beside (HEAD.lock, index.lock ...) and
  * renames it over, which breaks the link, so a job that commits, checks out or configures
- * changes its own .git only. Each is a file the job's copy does not make, nor its removal
- * free: on file systems where making a file costs more after many were freed (ext4 without a
- * journal skips freshly freed inodes one by one), that is most of what copying a small
- * workspace costs.
+ * changes its own .git only (a script that appends to one in place, `echo >> .git/config`,
+ * would change it for the run's later jobs too; git itself never does). Each is a file the
+ * job's copy does not make, nor its removal free: on file systems where making a file costs
+ * more after many were freed (ext4 without a journal skips freshly freed inodes one by one),
+ * that is most of what copying a small workspace costs.
  */
 const SHARED_GIT_FILES = new Set(['.git/HEAD', '.git/config', '.git/index', '.git/packed-refs', '.git/shallow', '.git/objects/info/alternates']);
 
