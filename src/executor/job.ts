@@ -7,7 +7,6 @@ import type { PlannedJob } from '../pipeline/plan.js';
 import type { TestReport } from '../reports/types.js';
 import { matchFiles } from './files.js';
 import type { ArtifactStore, CacheStore, Executor } from './types.js';
-import { createJobWorkspace } from './workspace.js';
 
 /** GitLab's default for after_script; it must not hold a failed job forever. */
 const AFTER_SCRIPT_TIMEOUT_MS = 5 * 60_000;
@@ -16,12 +15,12 @@ export interface AttemptContext {
   pipelineId: string;
   job: PlannedJob;
   attempt: number;
-  snapshotDir: string;
-  /** How many files and folders the snapshot holds (decides how it is copied). */
-  snapshotEntries?: number;
   workspaceDir: string;
-  /** Where the workspace's copy of the snapshot comes from when not made here (copies made ahead). */
-  workspaces?: { create(jobDir: string): Promise<void> };
+  /**
+   * Makes the workspace: a copy of the pipeline's snapshot (SpareWorkspaces, for `ferry run`),
+   * or the source a runner unpacked for this attempt alone.
+   */
+  workspaces: { create(jobDir: string): Promise<void> };
   /** The complete environment of the job's processes. */
   env: Record<string, string>;
   executor: Executor;
@@ -46,8 +45,7 @@ function sys(ctx: AttemptContext, line: string): void {
 
 async function prepare(ctx: AttemptContext): Promise<void> {
   const { job } = ctx;
-  if (ctx.workspaces) await ctx.workspaces.create(ctx.workspaceDir);
-  else await createJobWorkspace(ctx.snapshotDir, ctx.workspaceDir, ctx.snapshotEntries);
+  await ctx.workspaces.create(ctx.workspaceDir);
   for (const need of job.needs) {
     if (!need.artifacts) continue;
     if (await ctx.artifacts.restore({ pipelineId: ctx.pipelineId, jobId: need.jobId }, ctx.workspaceDir)) {

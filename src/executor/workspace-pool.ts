@@ -49,20 +49,15 @@ export class WorkspacePool {
     return false;
   }
 
-  /**
-   * Moves workspaces into the pool, up to its size; returns those it did not take (for the
-   * caller to remove).
-   */
-  async give(dirs: string[]): Promise<string[]> {
+  /** Moves a workspace into the pool; false when the pool is full (the caller removes it). */
+  async give(dir: string): Promise<boolean> {
     const names = await this.known();
+    if (names.length >= POOL_MAX) return false;
     this.ready ??= mkdir(this.dir, { recursive: true });
     await this.ready;
-    const left: string[] = [];
-    for (const d of dirs) {
-      const name = randomBytes(6).toString('hex');
-      if (names.length < POOL_MAX && (await rename(d, join(this.dir, name)).then(() => true, () => false))) names.push(name);
-      else left.push(d);
-    }
-    return left;
+    const name = randomBytes(6).toString('hex');
+    if (!(await rename(dir, join(this.dir, name)).then(() => true, () => false))) return false;
+    names.push(name);
+    return true;
   }
 }

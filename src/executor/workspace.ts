@@ -129,8 +129,9 @@ export class SpareWorkspaces {
   private readonly spares: { dir: string; made: Promise<boolean> }[] = [];
   private count = 0;
   private stopped = false;
-  /** What resets moved out of the workspaces they reused, to be removed after the run. */
+  /** Folders to remove after the run: what resets moved aside, workspaces the pool did not take. */
   private readonly trash: string[] = [];
+  private readonly releasing: Promise<unknown>[] = [];
 
   constructor(
     private readonly snapshotDir: string,
@@ -172,9 +173,22 @@ export class SpareWorkspaces {
     }
   }
 
-  /** Whether workspaces of this snapshot's size are worth pooling once their job passed. */
-  get poolable(): boolean {
+  /** Whether workspaces of this snapshot's size are worth pooling (small ones; see tree-copy.ts). */
+  private get poolable(): boolean {
     return this.pool !== undefined && this.entries <= IN_PROCESS_COPY_MAX_ENTRIES;
+  }
+
+  /** A workspace nobody will read again (its job passed): to the pool, or removed after the run. */
+  release(dir: string): void {
+    if (!this.poolable) {
+      this.trash.push(dir);
+      return;
+    }
+    this.releasing.push(
+      this.pool!.give(dir).then((taken) => {
+        if (!taken) this.trash.push(dir);
+      }),
+    );
   }
 
   private async copy(dir: string): Promise<void> {
@@ -195,14 +209,16 @@ export class SpareWorkspaces {
   }
 
   /**
-   * Stops making copies; returns the folders of those never taken (to pool or remove) and what
-   * resets moved aside (to remove).
+   * Stops making copies; releases those never taken (to the pool, else for removal) and
+   * returns the folders to remove.
    */
-  async stop(): Promise<{ unused: string[]; trash: string[] }> {
+  async stop(): Promise<string[]> {
     this.stopped = true;
     const left = this.spares.splice(0);
     await Promise.all(left.map((s) => s.made));
-    return { unused: left.map((s) => s.dir), trash: this.trash.splice(0) };
+    for (const s of left) this.release(s.dir);
+    await Promise.all(this.releasing.splice(0));
+    return this.trash.splice(0);
   }
 }
 

@@ -232,8 +232,6 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
   });
   spares.catch(() => undefined);
 
-  const passed: string[] = [];
-  const pooling: Promise<unknown>[] = [];
   const used = new Set<string>();
   const workspaceOf = new Map<string, string>();
   const dirFor = (job: PlannedJob) => {
@@ -256,7 +254,6 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
     initial: o.initial,
     play: o.play,
     runJob: async (job, attempt, signal) => {
-      const snapshotEntries = await exported;
       const workspaces = await spares;
       started++;
       const workspaceDir = dirFor(job);
@@ -270,8 +267,6 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
         pipelineId: ctx.pipelineId,
         job,
         attempt,
-        snapshotDir,
-        snapshotEntries,
         workspaces,
         workspaceDir,
         env,
@@ -285,26 +280,20 @@ export async function executeLocalRun(o: ExecuteOptions): Promise<PipelineStatus
       });
       // Passed jobs leave nothing behind (their workspace goes to the pool, or is removed at the
       // end); a failed job's workspace stays for a look.
-      if (outcome.status === 'success') {
-        if (workspaces.poolable) pooling.push(pool!.give([workspaceDir]).then((left) => passed.push(...left)));
-        else passed.push(workspaceDir);
-      }
+      if (outcome.status === 'success' && !o.keepWorkspaces) workspaces.release(workspaceDir);
       return outcome;
     },
   });
   o.onScheduler?.(scheduler);
   const status = await scheduler.run();
-  const unused = await spares.then(
-    async (s) => {
-      const { unused, trash } = await s.stop();
-      return [...trash, ...(s.poolable ? await pool!.give(unused) : unused)];
-    },
+  const leftovers = await spares.then(
+    (s) => s.stop(),
     () => [] as string[],
   );
-  await Promise.all([exported.catch(() => undefined), housekeeping, ...pooling]);
+  await Promise.all([exported.catch(() => undefined), housekeeping]);
   // Removed in one go at the end, cheaper than one removal per job, and without waiting: on a
   // slow disk removing a few hundred small trees takes longer than the run's last jobs did.
-  removeInBackground(o.keepWorkspaces ? unused : [...passed, ...unused, snapshotDir]);
+  removeInBackground(o.keepWorkspaces ? leftovers : [...leftovers, snapshotDir]);
   return status;
 }
 

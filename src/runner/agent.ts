@@ -170,7 +170,6 @@ export class RunnerAgent {
         pipelineId: lease.pipelineId,
         job,
         attempt,
-        snapshotDir,
         // The source was unpacked for this attempt alone: it becomes the workspace by a rename
         // rather than a copy (half the files to make and remove per job).
         workspaces: { create: (to) => rename(snapshotDir, to) },

@@ -80,7 +80,7 @@ test('spare copies are made ahead, handed out by rename, and no more than the jo
   await spares.create(join(root, 'job2'));
   await spares.create(join(root, 'job3'));
   assert.ok(existsSync(join(root, 'job3', 'a.txt')), 'a copy is made on the spot when no spare is left');
-  assert.deepEqual(await spares.stop(), { unused: [], trash: [] }, 'nothing left over: no job was still to come');
+  assert.deepEqual(await spares.stop(), [], 'nothing left over: no job was still to come');
   assert.deepEqual(readdirSync(root).sort(), ['+source-test', 'job1', 'job2', 'job3']);
 });
 
